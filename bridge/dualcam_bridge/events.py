@@ -1,0 +1,177 @@
+"""Domain events that flow from the receivers (camera, AVL) to the publishers (MQTT, logs).
+
+These are the only types the stages share: the camera server and the AVL server emit them,
+the media store announces ``MediaCompleted`` after a file is safely on disk, and the MQTT
+publisher turns each into messages of the MQTT contract. They are plain frozen dataclasses so
+any stage can be replaced or tested on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+Camera = Literal["front", "rear"]
+MediaKind = Literal["photo", "video"]
+
+# Metadata trigger codes (DualCam file metadata, firmware >= 03.27.04).
+TRIGGER_NAMES: dict[int, str] = {
+    0: "server_request",
+    1: "din1",
+    2: "din2",
+    3: "crash",
+    4: "towing",
+    5: "idling",
+    6: "geofence",
+    7: "unplug",
+    8: "green_driving",
+    9: "periodic",
+}
+
+# AVL 497 (rear) / 498 (front) camera state values.
+CAMERA_STATE_NAMES: dict[int, str] = {
+    0: "not_detected",
+    1: "no_card",
+    2: "card_mount_failed",
+    3: "card_failed",
+    4: "card_faulty",
+}
+
+# AVL 499 SOS trigger values.
+SOS_TRIGGER_NAMES: dict[int, str] = {
+    0: "server_request",
+    1: "din1",
+    2: "din2",
+    3: "crash",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A GNSS fix from an AVL record."""
+
+    latitude: float
+    longitude: float
+    altitude: int
+    angle: int
+    speed: int
+    satellites: int
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MediaCompleted:
+    """A photo or video that is fully received, CRC-checked, fsynced and indexed."""
+
+    id: str
+    imei: str
+    camera: Camera
+    kind: MediaKind
+    path: Path  # the original file (.jpg / .h265)
+    size: int
+    sha256: str
+    received_at: datetime
+    captured_at: datetime | None = None
+    trigger: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    duration_s: int | None = None
+    framerate: int | None = None
+    mp4_path: Path | None = None  # the remuxed MP4 of a video, when ffmpeg made one
+
+    @property
+    def mime(self) -> str:
+        """MIME type of the file a subscriber should receive (MP4 when remuxed)."""
+        if self.kind == "photo":
+            return "image/jpeg"
+        return "video/mp4" if self.mp4_path else "video/hevc"
+
+    @property
+    def payload_path(self) -> Path:
+        """The file whose bytes are published: the MP4 of a video when there is one."""
+        return self.mp4_path or self.path
+
+
+@dataclass(frozen=True, slots=True)
+class TransferProgress:
+    """Progress of a file in flight (published at most once a second per transfer)."""
+
+    imei: str
+    file: str  # "%photof", "%videor", …
+    camera: Camera
+    kind: MediaKind
+    packets_done: int
+    packets_total: int
+    bytes_per_s: float
+    state: Literal["receiving", "resumed", "stalled", "done", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStateChanged:
+    """AVL 498 (front) / 497 (rear): emitted when first seen and on every change."""
+
+    imei: str
+    camera: Camera
+    value: int
+    timestamp: datetime
+
+    @property
+    def state(self) -> str:
+        return CAMERA_STATE_NAMES.get(self.value, f"unknown_{self.value}")
+
+
+@dataclass(frozen=True, slots=True)
+class SosTriggered:
+    """AVL 499 record: the DualCam video trigger fired."""
+
+    imei: str
+    value: int
+    timestamp: datetime
+    position: Position | None = None
+
+    @property
+    def trigger(self) -> str:
+        return SOS_TRIGGER_NAMES.get(self.value, f"unknown_{self.value}")
+
+
+@dataclass(frozen=True, slots=True)
+class PositionUpdated:
+    """The newest position of a tracker."""
+
+    imei: str
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerAvailability:
+    """A tracker's AVL link went up or down."""
+
+    imei: str
+    online: bool
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSeen:
+    """A device (camera or tracker link) identified itself."""
+
+    imei: str
+    name: str | None
+    protocol_id: int | None
+    timestamp: datetime
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+BridgeEvent = (
+    MediaCompleted
+    | TransferProgress
+    | CameraStateChanged
+    | SosTriggered
+    | PositionUpdated
+    | TrackerAvailability
+    | DeviceSeen
+)
+EventHandler = Callable[[BridgeEvent], Awaitable[None]]
