@@ -1,0 +1,140 @@
+"""The SQLite index of completed media: ``<data_dir>/index.sqlite3``."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from ..events import MediaCompleted
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS media (
+    id TEXT PRIMARY KEY,
+    imei TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    captured_at TEXT,
+    received_at TEXT NOT NULL,
+    trigger TEXT,
+    latitude REAL,
+    longitude REAL,
+    duration_s INTEGER,
+    framerate INTEGER,
+    mp4_path TEXT,
+    crc_ok INTEGER
+);
+CREATE INDEX IF NOT EXISTS media_imei_received ON media (imei, received_at);
+CREATE INDEX IF NOT EXISTS media_received ON media (received_at);
+"""
+
+_COLUMNS = (
+    "id, imei, camera, kind, path, size, sha256, captured_at, received_at, trigger, "
+    "latitude, longitude, duration_s, framerate, mp4_path"
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class MediaIndex:
+    """Completed files, one row each; the data dir's source of truth for retention."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def add(self, rec: MediaCompleted, crc_ok: bool | None) -> None:
+        """Insert a completed file."""
+        self._db.execute(
+            f"INSERT INTO media ({_COLUMNS}, crc_ok) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rec.id,
+                rec.imei,
+                rec.camera,
+                rec.kind,
+                str(rec.path),
+                rec.size,
+                rec.sha256,
+                _iso(rec.captured_at),
+                _iso(rec.received_at),
+                rec.trigger,
+                rec.latitude,
+                rec.longitude,
+                rec.duration_s,
+                rec.framerate,
+                str(rec.mp4_path) if rec.mp4_path else None,
+                None if crc_ok is None else int(crc_ok),
+            ),
+        )
+
+    def set_mp4(self, media_id: str, mp4_path: Path) -> None:
+        """Record the MP4 remux of a video."""
+        self._db.execute("UPDATE media SET mp4_path = ? WHERE id = ?", (str(mp4_path), media_id))
+
+    def has_path(self, path: Path) -> bool:
+        row = self._db.execute("SELECT 1 FROM media WHERE path = ?", (str(path),)).fetchone()
+        return row is not None
+
+    def get(self, media_id: str) -> MediaCompleted | None:
+        """One file by id."""
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM media WHERE id = ?", (media_id,))
+        found = row.fetchone()
+        return _record(found) if found else None
+
+    def all(self, imei: str | None = None) -> list[MediaCompleted]:
+        """Every file, oldest first (optionally of one IMEI)."""
+        if imei is None:
+            cur = self._db.execute(f"SELECT {_COLUMNS} FROM media ORDER BY received_at")
+        else:
+            cur = self._db.execute(
+                f"SELECT {_COLUMNS} FROM media WHERE imei = ? ORDER BY received_at", (imei,)
+            )
+        return [_record(row) for row in cur]
+
+    def oldest_first(self) -> Iterator[tuple[str, str, str | None, int, str]]:
+        """(id, path, mp4_path, size, received_at) rows, oldest first."""
+        yield from self._db.execute(
+            "SELECT id, path, mp4_path, size, received_at FROM media ORDER BY received_at"
+        )
+
+    def total_size(self) -> int:
+        row = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM media").fetchone()
+        return int(row[0])
+
+    def delete(self, media_id: str) -> None:
+        self._db.execute("DELETE FROM media WHERE id = ?", (media_id,))
+
+
+def _record(row: tuple) -> MediaCompleted:
+    (mid, imei, camera, kind, path, size, sha, captured, received, trigger, lat, lon, dur, fps,
+     mp4) = row  # fmt: skip
+    return MediaCompleted(
+        id=mid,
+        imei=imei,
+        camera=camera,
+        kind=kind,
+        path=Path(path),
+        size=size,
+        sha256=sha,
+        received_at=datetime.fromisoformat(received),
+        captured_at=datetime.fromisoformat(captured) if captured else None,
+        trigger=trigger,
+        latitude=lat,
+        longitude=lon,
+        duration_s=dur,
+        framerate=fps,
+        mp4_path=Path(mp4) if mp4 else None,
+    )

@@ -1,0 +1,82 @@
+"""Remux the camera's raw H.265 stream into an MP4 that browsers and HA can play."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FRAMERATE = 25
+
+
+class Remuxer:
+    """Runs ffmpeg ``-c copy`` (no re-encode); warns once when ffmpeg is missing."""
+
+    def __init__(self, ffmpeg: str = "ffmpeg", enabled: bool = True, timeout: float = 120) -> None:
+        self.binary = shutil.which(ffmpeg) if enabled else None
+        self.timeout = timeout
+        self._warned = False
+
+    @property
+    def available(self) -> bool:
+        return self.binary is not None
+
+    async def to_mp4(self, src: Path, framerate: int | None) -> Path | None:
+        """Write ``src`` with an ``.mp4`` suffix beside it; None when that is not possible."""
+        if self.binary is None:
+            if not self._warned:
+                log.warning("ffmpeg not found on PATH: videos are kept as raw H.265 only")
+                self._warned = True
+            return None
+        fps = framerate if framerate and 1 <= framerate <= 120 else DEFAULT_FRAMERATE
+        dst = src.with_suffix(".mp4")
+        tmp = dst.with_name(dst.stem + ".tmp.mp4")
+        args = [
+            self.binary,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "hevc",
+            "-framerate",
+            str(fps),
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            "-tag:v",
+            "hvc1",
+            "-movflags",
+            "+faststart",
+            str(tmp),
+        ]
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            _, err = await asyncio.wait_for(proc.communicate(), self.timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            log.warning("ffmpeg timed out remuxing %s", src)
+            tmp.unlink(missing_ok=True)
+            return None
+        if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+            log.warning("ffmpeg could not remux %s: %s", src, err.decode(errors="replace").strip())
+            tmp.unlink(missing_ok=True)
+            return None
+        with contextlib.suppress(OSError):
+            fd = os.open(tmp, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+        os.replace(tmp, dst)
+        return dst

@@ -1,0 +1,252 @@
+"""The durable media store: spool → fsync → atomic link into ``media/`` → index → announce.
+
+Layout under ``data_dir``::
+
+    spool/<imei>/<file>.part|.json    transfers in flight (resumable)
+    failed/<imei>/…                   partials the device replaced with another file
+    media/<imei>/<YYYY-MM-DD>/<imei>_<camera>_<photo|video>_<UTC time>.<jpg|h265|mp4>
+    index.sqlite3                     one row per completed file
+
+A file appears in ``media/`` only once complete and fsynced (it is hard-linked there, which
+never overwrites and never exposes a partial), and it is announced to ``on_media_completed``
+subscribers only after its index row is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from ..events import TRIGGER_NAMES, MediaCompleted
+from ..protocol.dualcam_frames import FileMetadata, file_camera, file_kind
+from .index import MediaIndex
+from .remux import Remuxer
+from .spool import (
+    ResumePoint,
+    SpoolFile,
+    metadata_to_json,
+    now_utc,
+    same_file,
+    write_json_atomic,
+)
+
+log = logging.getLogger(__name__)
+
+MediaHook = Callable[[MediaCompleted], Awaitable[None]]
+
+
+class MediaStore:
+    """Owns ``data_dir``: partial transfers, completed files and their index."""
+
+    def __init__(self, data_dir: Path, remuxer: Remuxer | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.spool_dir = self.data_dir / "spool"
+        self.failed_dir = self.data_dir / "failed"
+        self.media_dir = self.data_dir / "media"
+        for d in (self.spool_dir, self.failed_dir, self.media_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.index = MediaIndex(self.data_dir / "index.sqlite3")
+        self.remuxer = remuxer or Remuxer()
+        self._hooks: list[MediaHook] = []
+        self._open: dict[tuple[str, str], SpoolFile] = {}
+        self.recover()
+
+    def close(self) -> None:
+        for spool in list(self._open.values()):
+            spool.close()
+        self._open.clear()
+        self.index.close()
+
+    def on_media_completed(self, hook: MediaHook) -> None:
+        """Call ``hook`` with every completed file, after it is safely stored."""
+        self._hooks.append(hook)
+
+    # -- transfers ---------------------------------------------------------------------------
+
+    def begin(
+        self, imei: str, file_id: str, packets: int, file_crc: int, meta: FileMetadata | None
+    ) -> tuple[SpoolFile, ResumePoint]:
+        """Open the spool for an offered file; says where to resume.
+
+        Only one transfer per (IMEI, file) is open at a time: a newer connection takes the
+        spool over from an older one, whose handle is closed first.
+        """
+        key = (imei, file_id)
+        if (old := self._open.pop(key, None)) is not None:
+            old.close()
+        folder = self.spool_dir / imei
+        folder.mkdir(parents=True, exist_ok=True)
+        name = file_id.lstrip("%")
+        part, sidecar = folder / f"{name}.part", folder / f"{name}.json"
+        info = _read_sidecar(sidecar)
+        if info is not None and part.exists() and not same_file(info, packets, file_crc, meta):
+            self._move_to_failed(imei, part, sidecar, "the device offers a different file")
+            info = None
+        if info is None or not part.exists():
+            part.unlink(missing_ok=True)
+            info = {
+                "imei": imei,
+                "file": file_id,
+                "packets": packets,
+                "file_crc": file_crc,
+                "metadata": metadata_to_json(meta),
+                "started_at": now_utc().isoformat(),
+                # Without a file CRC or capture time we cannot tell two files apart.
+                "trusted": file_crc != 0 or meta is not None,
+            }
+            write_json_atomic(sidecar, info)
+        elif meta is not None and info.get("metadata") is None:
+            info["metadata"] = metadata_to_json(meta)
+            write_json_atomic(sidecar, info)
+        spool = SpoolFile(part, sidecar, info)
+        self._open[key] = spool
+        return spool, spool.resume_point(packets)
+
+    def release(self, spool: SpoolFile) -> None:
+        """Close a transfer's handle, keeping the partial for a later resume."""
+        spool.close()
+        key = (spool.imei, spool.file)
+        if self._open.get(key) is spool:
+            del self._open[key]
+
+    async def commit(
+        self, spool: SpoolFile, crc_ok: bool | None, meta: FileMetadata | None
+    ) -> MediaCompleted:
+        """Make a complete spool a media file, index it, remux a video, announce it."""
+        if spool.closed:
+            raise RuntimeError(f"{spool.part} was taken over by another connection")
+        received_at = now_utc()
+        meta = meta or spool.metadata
+        spool.sync()
+        self.release(spool)
+        sha, size = await asyncio.to_thread(_sha256_of, spool.part)
+        camera, kind = file_camera(spool.file), file_kind(spool.file)
+        # From here to the index row nothing awaits, so no other commit can take the name.
+        final = _free_name(self._final_path(spool.imei, camera, kind, meta, received_at))
+        spool.info["committing"] = str(final)
+        write_json_atomic(spool.sidecar, spool.info)
+        _link_durably(spool.part, final)
+        rec = MediaCompleted(
+            id=uuid.uuid4().hex,
+            imei=spool.imei,
+            camera=camera,  # type: ignore[arg-type]
+            kind=kind,  # type: ignore[arg-type]
+            path=final,
+            size=size,
+            sha256=sha,
+            received_at=received_at,
+            captured_at=meta.timestamp if meta else None,
+            trigger=TRIGGER_NAMES.get(meta.trigger, str(meta.trigger)) if meta else None,
+            latitude=meta.latitude if meta else None,
+            longitude=meta.longitude if meta else None,
+            duration_s=meta.length_s if meta and kind == "video" else None,
+            framerate=meta.framerate if meta and kind == "video" else None,
+        )
+        self.index.add(rec, crc_ok)
+        spool.part.unlink(missing_ok=True)
+        spool.sidecar.unlink(missing_ok=True)
+        if kind == "video" and (mp4 := await self.remuxer.to_mp4(final, rec.framerate)):
+            rec = replace(rec, mp4_path=mp4)
+            self.index.set_mp4(rec.id, mp4)
+        log.info("stored %s %s %s: %s (%d bytes)", rec.imei, camera, kind, final, size)
+        await self._announce(rec)
+        return rec
+
+    async def _announce(self, rec: MediaCompleted) -> None:
+        for hook in self._hooks:
+            try:
+                await hook(rec)
+            except Exception:
+                log.exception("on_media_completed subscriber failed for %s", rec.path)
+
+    # -- naming, recovery --------------------------------------------------------------------
+
+    def _final_path(
+        self, imei: str, camera: str, kind: str, meta: FileMetadata | None, received: datetime
+    ) -> Path:
+        when = meta.timestamp if meta else received
+        folder = self.media_dir / imei / when.strftime("%Y-%m-%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        ext = "jpg" if kind == "photo" else "h265"
+        return folder / f"{imei}_{camera}_{kind}_{when.strftime('%Y%m%dT%H%M%SZ')}.{ext}"
+
+    def _move_to_failed(self, imei: str, part: Path, sidecar: Path, why: str) -> None:
+        folder = self.failed_dir / imei
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{part.stem}_{now_utc().strftime('%Y%m%dT%H%M%S%fZ')}.part"
+        log.warning("%s: keeping the partial %s as %s: %s", imei, part.name, target, why)
+        os.replace(part, target)
+        sidecar.unlink(missing_ok=True)
+
+    def recover(self) -> None:
+        """Finish commits a crash interrupted (linked but not indexed, or not unlinked)."""
+        for sidecar in self.spool_dir.glob("*/*.json"):
+            info = _read_sidecar(sidecar)
+            if not info or not info.get("committing"):
+                continue
+            final = Path(info["committing"])
+            part = sidecar.with_suffix(".part")
+            if self.index.has_path(final):
+                part.unlink(missing_ok=True)
+                sidecar.unlink(missing_ok=True)
+            elif final.exists():
+                # Linked, not indexed: leave the data in the spool (the device re-sends the
+                # last packet and the commit runs again); drop the stray link.
+                final.unlink()
+                info.pop("committing")
+                write_json_atomic(sidecar, info)
+            else:
+                info.pop("committing")
+                write_json_atomic(sidecar, info)
+            log.info("recovered an interrupted commit of %s", final.name)
+
+
+def _read_sidecar(path: Path) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        log.warning("unreadable spool sidecar %s: starting that file over", path)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _sha256_of(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``<stem>-2<suffix>`` … when taken (two files in the same second)."""
+    candidate, n = path, 1
+    while candidate.exists() or candidate.with_suffix(".mp4").exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
+def _link_durably(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` as ``dst`` (never overwriting) and fsync the folder."""
+    os.link(src, dst)
+    with contextlib.suppress(OSError):
+        fd = os.open(dst.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,594 @@
+"""Sans-IO server side of the DualCam file-transfer protocol.
+
+``CameraSession`` is fed the bytes a camera sends (in any fragmentation) and returns events;
+whatever it wants to send accumulates in ``data_to_send()``. It never touches sockets, files
+or clocks: the server decides on the things only it knows (is this IMEI allowed, how far did
+we already get with this file, has the metadata timer fired, is the file safely on disk) by
+calling ``accept``/``reject``, ``resume``, ``metadata_timed_out`` and ``file_committed``.
+
+Flow per file: [metadata request → 0x000B] → FILE REQ → START → (app: resume) → RESUME k →
+SYNC k → DATA k, k+1, … → (app: file_committed) → next file, or repeat-init → init → CLOSE.
+Offsets are 1-based packet numbers. Each DATA CRC is chained from the previous good packet;
+right after a SYNC we also accept init 0, as implementations differ.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+
+from .crc import crc16_dualcam
+from .dualcam_frames import (
+    ADAS_BIT,
+    CMD_DATA,
+    CMD_META,
+    CMD_PATH,
+    CMD_START,
+    CMD_STATUS,
+    CMD_SYNC,
+    DATA_LEN_MAX,
+    FILE_TYPE_CODES,
+    INIT_SIZE,
+    KNOWN_BITS,
+    PACKET_DATA_MAX,
+    STATUS_NAMES,
+    STATUS_UNAVAILABLE,
+    FileMetadata,
+    encode_close,
+    encode_file_request,
+    encode_metadata_request,
+    encode_repeat_init,
+    encode_resume,
+    files_in_settings,
+)
+from .errors import DeviceProtocolError
+
+SUPPORTED_PROTOCOL_IDS = (5, 6)
+MAX_UNKNOWN_FRAMES = 8
+# The largest frame we are willing to buffer for a command we do not know.
+UNKNOWN_FRAME_MAX = 4096
+
+_HDR = struct.Struct(">HH")
+_INIT = struct.Struct(">HHQI")
+_U32 = struct.Struct(">I")
+_START = struct.Struct(">IH")
+
+
+class State(enum.Enum):
+    """Where the session is; the legal inputs of each state are in ``_receive_frame``."""
+
+    AWAIT_INIT = "await_init"
+    AWAIT_ACCEPT = "await_accept"  # app: accept() / reject()
+    AWAIT_METADATA = "await_metadata"  # app may call metadata_timed_out()
+    AWAIT_START = "await_start"
+    AWAIT_RESUME = "await_resume"  # app: resume(next_packet, crc) or restart
+    AWAIT_SYNC = "await_sync"
+    RECEIVING = "receiving"
+    AWAIT_COMMIT = "await_commit"  # app: file_committed() / close()
+    AWAIT_REINIT = "await_reinit"
+    CLOSED = "closed"
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InitReceived:
+    """The camera identified itself and announced what it has."""
+
+    protocol_id: int
+    imei: str
+    settings: int
+    files: tuple[str, ...]
+    adas: bool
+    unknown_bits: int
+    repeat: bool
+    protocol_supported: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataReceived:
+    file: str
+    metadata: FileMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataUnavailable:
+    """The device did not answer the metadata request usably; we go on without."""
+
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileOffered:
+    """START arrived: the app must answer with ``resume()``."""
+
+    file: str
+    packets: int
+    file_crc: int
+    metadata: FileMetadata | None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReceived:
+    file: str
+    offset: int
+    resumed: bool  # True when the transfer continues beyond packet 1
+
+
+@dataclass(frozen=True, slots=True)
+class PacketReceived:
+    """A DATA packet with a good CRC, in order, never delivered twice."""
+
+    file: str
+    index: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PacketRejected:
+    file: str
+    index: int
+    reason: str
+    consecutive: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileRestarted:
+    """Discard what was received of this file; it starts again from packet 1."""
+
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileCompleted:
+    """All packets arrived. ``crc_ok`` is None when the device gave no file CRC."""
+
+    file: str
+    packets: int
+    crc: int
+    crc_ok: bool | None
+    metadata: FileMetadata | None
+
+
+@dataclass(frozen=True, slots=True)
+class FileUnavailable:
+    file: str | None
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    status: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferAborted:
+    """We gave up on the file (partial kept) and closed the session."""
+
+    file: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownFrame:
+    cmd: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFinished:
+    reason: str
+
+
+Event = (
+    InitReceived
+    | MetadataReceived
+    | MetadataUnavailable
+    | FileOffered
+    | SyncReceived
+    | PacketReceived
+    | PacketRejected
+    | FileRestarted
+    | FileCompleted
+    | FileUnavailable
+    | DeviceStatus
+    | TransferAborted
+    | UnknownFrame
+    | SessionFinished
+)
+
+
+@dataclass(slots=True)
+class _FileState:
+    file: str
+    metadata: FileMetadata | None = None
+    packets: int = 0
+    file_crc: int = 0
+    next_packet: int = 1  # the next packet we want to append
+    expect: int = 1  # the packet number the next DATA carries (after SYNC)
+    chain: int | None = 0  # CRC init for the next DATA; None = unknown (accept init 0)
+    whole_crc: int = 0  # CRC of everything appended so far (= chain when unbroken)
+    first_after_sync: bool = True
+    spliced: bool = False  # continues data received in an earlier connection
+    trust_splice: bool = True
+    bad_in_row: int = 0
+    ignored_data: int = 0
+
+
+@dataclass(slots=True)
+class SessionConfig:
+    request_metadata: bool = True
+    max_packets: int = 64 * 1024  # 64 MiB
+    max_retries: int = 5
+
+
+# --- the state machine ----------------------------------------------------------------------
+
+
+class CameraSession:
+    """One camera connection, server side."""
+
+    def __init__(self, config: SessionConfig | None = None) -> None:
+        self.config = config or SessionConfig()
+        self.state = State.AWAIT_INIT
+        self.imei: str | None = None
+        self.protocol_id: int | None = None
+        self._buf = bytearray()
+        self._out = bytearray()
+        self._queue: list[str] = []
+        self._file: _FileState | None = None
+        self._ask_metadata = self.config.request_metadata
+        self._unknown_frames = 0
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def current_file(self) -> str | None:
+        """The file identifier being transferred, if any."""
+        return self._file.file if self._file else None
+
+    @property
+    def packets_total(self) -> int:
+        return self._file.packets if self._file else 0
+
+    @property
+    def packets_done(self) -> int:
+        return self._file.next_packet - 1 if self._file else 0
+
+    def data_to_send(self) -> bytes:
+        """Bytes the server must write to the camera now."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes from the camera; returns the events they complete.
+
+        Raises DeviceProtocolError on input the protocol does not allow; the session is then
+        CLOSED and ``data_to_send()`` holds a CLOSE frame.
+        """
+        if self.state is State.CLOSED:
+            return []
+        buf = self._buf
+        buf += data
+        events: list[Event] = []
+        pos = 0
+        try:
+            while self.state is not State.CLOSED:
+                if self.state in (State.AWAIT_INIT, State.AWAIT_REINIT):
+                    if len(buf) - pos < INIT_SIZE:
+                        break
+                    events.append(self._receive_init(buf, pos))
+                    pos += INIT_SIZE
+                    continue
+                if len(buf) - pos < 4:
+                    break
+                cmd, length = _HDR.unpack_from(buf, pos)
+                self._check_length(cmd, length)
+                end = pos + 4 + length
+                if len(buf) < end:
+                    break
+                self._receive_frame(cmd, memoryview(buf)[pos + 4 : end], events)
+                pos = end
+        except DeviceProtocolError:
+            self._fail()
+            raise
+        finally:
+            del buf[:pos]
+        return events
+
+    def accept(self) -> None:
+        """The IMEI is welcome: start requesting its files."""
+        self._require(State.AWAIT_ACCEPT)
+        self._next_file_or_reinit()
+
+    def reject(self) -> None:
+        """The IMEI is not welcome: CLOSE."""
+        self._require(State.AWAIT_ACCEPT)
+        self.close()
+
+    def metadata_timed_out(self) -> list[Event]:
+        """The device did not answer the metadata request in time: ask for the file anyway."""
+        if self.state is not State.AWAIT_METADATA or self._file is None:
+            return []
+        # A device that ignores one metadata request ignores them all.
+        self._ask_metadata = False
+        self._request_file()
+        return [MetadataUnavailable(self._file.file, "no answer to the metadata request")]
+
+    def resume(self, next_packet: int = 1, crc: int = 0, *, trusted: bool = True) -> None:
+        """Answer a FileOffered: continue at ``next_packet`` (1 = from the start).
+
+        ``crc`` is the CRC of the packets already stored (chained init for the next one).
+        ``trusted`` says the stored prefix is known to belong to this very file (same file
+        CRC or metadata timestamp); when it is not, a first packet that does not chain
+        makes us start over instead of splicing two files.
+        """
+        self._require(State.AWAIT_RESUME)
+        f = self._require_file()
+        if not 1 <= next_packet <= f.packets:
+            next_packet, crc = 1, 0
+        f.next_packet = next_packet
+        f.chain = crc
+        f.whole_crc = crc
+        f.spliced = next_packet > 1
+        f.trust_splice = trusted
+        self._send_resume(f)
+
+    def file_committed(self) -> None:
+        """The completed file is durably stored: go on with the next one."""
+        self._require(State.AWAIT_COMMIT)
+        self._file = None
+        self._next_file_or_reinit()
+
+    def close(self) -> None:
+        """Send CLOSE and stop."""
+        if self.state is not State.CLOSED:
+            self._out += encode_close()
+            self.state = State.CLOSED
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _require(self, state: State) -> None:
+        if self.state is not state:
+            raise RuntimeError(f"not allowed in state {self.state.value}")
+
+    def _require_file(self) -> _FileState:
+        if self._file is None:  # pragma: no cover - guarded by the state checks
+            raise RuntimeError("no file in progress")
+        return self._file
+
+    def _fail(self) -> None:
+        self._file = None
+        self.close()
+
+    def _check_length(self, cmd: int, length: int) -> None:
+        expected = {CMD_START: 6, CMD_SYNC: 4, CMD_STATUS: 4}.get(cmd)
+        if expected is not None and length != expected:
+            raise DeviceProtocolError(
+                f"command 0x{cmd:04x} with length {length}, expected {expected}"
+            )
+        if cmd == CMD_DATA and not 3 <= length <= DATA_LEN_MAX:
+            raise DeviceProtocolError(f"DATA length {length} outside 3..{DATA_LEN_MAX}")
+        if cmd in (CMD_META, CMD_PATH) and not 1 <= length <= 255:
+            raise DeviceProtocolError(f"command 0x{cmd:04x} with length {length}")
+        if length > UNKNOWN_FRAME_MAX:
+            raise DeviceProtocolError(f"command 0x{cmd:04x} with length {length}")
+
+    def _receive_init(self, buf: bytearray, pos: int) -> InitReceived:
+        header, protocol_id, imei_int, settings = _INIT.unpack_from(buf, pos)
+        if header != 0:
+            raise DeviceProtocolError(f"init packet header 0x{header:04x}, expected 0x0000")
+        imei = str(imei_int)
+        if len(imei) != 15:
+            raise DeviceProtocolError(f"IMEI {imei} is not 15 digits")
+        repeat = self.state is State.AWAIT_REINIT
+        if repeat and imei != self.imei:
+            raise DeviceProtocolError(f"repeated init from IMEI {imei}, expected {self.imei}")
+        self.imei = imei
+        self.protocol_id = protocol_id
+        files = files_in_settings(settings)
+        flags = settings >> 24
+        event = InitReceived(
+            protocol_id=protocol_id,
+            imei=imei,
+            settings=settings,
+            files=files,
+            adas=bool(flags & ADAS_BIT),
+            unknown_bits=flags & ~KNOWN_BITS,
+            repeat=repeat,
+            protocol_supported=protocol_id in SUPPORTED_PROTOCOL_IDS,
+        )
+        self._queue = list(files)
+        if repeat:
+            self._next_file_or_reinit(after_reinit=True)
+        else:
+            self.state = State.AWAIT_ACCEPT
+        return event
+
+    def _next_file_or_reinit(self, after_reinit: bool = False) -> None:
+        if not self._queue:
+            if after_reinit or self.state is State.AWAIT_ACCEPT:
+                # Nothing (more) to fetch: CLOSE, as COMPLETED is ignored after a repeat-init.
+                self.close()
+            else:
+                self._out += encode_repeat_init()
+                self.state = State.AWAIT_REINIT
+            return
+        self._file = _FileState(self._queue.pop(0))
+        if self._ask_metadata:
+            self._out += encode_metadata_request(self._file.file)
+            self.state = State.AWAIT_METADATA
+        else:
+            self._request_file()
+
+    def _request_file(self) -> None:
+        f = self._require_file()
+        self._out += encode_file_request(f.file)
+        self.state = State.AWAIT_START
+
+    def _send_resume(self, f: _FileState) -> None:
+        self._out += encode_resume(f.next_packet)
+        f.first_after_sync = True
+        self.state = State.AWAIT_SYNC
+
+    def _receive_frame(self, cmd: int, payload: memoryview, events: list[Event]) -> None:
+        state = self.state
+        if cmd == CMD_DATA:
+            if state is State.RECEIVING:
+                self._receive_data(payload, events)
+            elif state is State.AWAIT_SYNC:
+                # Packets in flight before our RESUME took effect.
+                self._require_file().ignored_data += 1
+            else:
+                raise DeviceProtocolError(f"DATA in state {state.value}")
+        elif cmd == CMD_SYNC:
+            if state not in (State.AWAIT_SYNC, State.RECEIVING):
+                raise DeviceProtocolError(f"SYNC in state {state.value}")
+            self._receive_sync(_U32.unpack_from(payload)[0], events)
+        elif cmd == CMD_START:
+            if state is not State.AWAIT_START:
+                raise DeviceProtocolError(f"START in state {state.value}")
+            self._receive_start(payload, events)
+        elif cmd == CMD_META:
+            self._receive_metadata(bytes(payload), events)
+        elif cmd == CMD_STATUS:
+            self._receive_status(_U32.unpack_from(payload)[0], events)
+        else:
+            # Unknown (or ADAS path answers we do not use): skip, but not forever.
+            self._unknown_frames += 1
+            if self._unknown_frames > MAX_UNKNOWN_FRAMES:
+                raise DeviceProtocolError("too many unknown commands")
+            events.append(UnknownFrame(cmd, len(payload)))
+
+    def _receive_start(self, payload: memoryview, events: list[Event]) -> None:
+        f = self._require_file()
+        packets, file_crc = _START.unpack_from(payload)
+        if packets == 0:
+            raise DeviceProtocolError(f"START for {f.file} with 0 packets")
+        if packets > self.config.max_packets:
+            events.append(
+                TransferAborted(
+                    f.file,
+                    f"{f.file} has {packets} packets, more than the "
+                    f"{self.config.max_packets} allowed",
+                )
+            )
+            self._fail()
+            return
+        f.packets = packets
+        f.file_crc = file_crc
+        self.state = State.AWAIT_RESUME
+        events.append(FileOffered(f.file, packets, file_crc, f.metadata))
+
+    def _receive_metadata(self, payload: bytes, events: list[Event]) -> None:
+        f = self._file
+        if f is None or self.state not in (State.AWAIT_METADATA, State.AWAIT_START):
+            events.append(UnknownFrame(CMD_META, len(payload)))
+            return
+        try:
+            meta = FileMetadata.parse(payload)
+        except DeviceProtocolError as exc:
+            events.append(MetadataUnavailable(f.file, exc.reason))
+        else:
+            expected = FILE_TYPE_CODES[f.file]
+            if meta.file_type != expected:
+                events.append(
+                    MetadataUnavailable(f.file, f"metadata for file type {meta.file_type}")
+                )
+            elif f.metadata is None:
+                f.metadata = meta
+                events.append(MetadataReceived(f.file, meta))
+        if self.state is State.AWAIT_METADATA:
+            self._request_file()
+
+    def _receive_status(self, status: int, events: list[Event]) -> None:
+        if status == STATUS_UNAVAILABLE:
+            events.append(FileUnavailable(self.current_file, status))
+            # The device disconnects by itself; there is nothing left to say.
+            self._file = None
+            self.state = State.CLOSED
+            return
+        events.append(DeviceStatus(status, STATUS_NAMES.get(status, "unknown status")))
+
+    def _receive_sync(self, offset: int, events: list[Event]) -> None:
+        f = self._require_file()
+        offset = offset or 1  # 0 means "from the start" to some implementations
+        if offset > f.next_packet:
+            # A gap would corrupt the file: insist on the packet we need.
+            self._bad_packet(f, f"SYNC to packet {offset}, wanted {f.next_packet}", events)
+            return
+        if offset == 1 and f.next_packet > 1:
+            events.append(FileRestarted(f.file, "device restarted the file from packet 1"))
+            f.next_packet, f.chain, f.whole_crc, f.spliced = 1, 0, 0, False
+        elif offset != f.next_packet:
+            f.chain = None  # re-sent packets we already hold; their chain is unknown
+        f.expect = offset
+        f.first_after_sync = True
+        self.state = State.RECEIVING
+        events.append(SyncReceived(f.file, offset, resumed=offset > 1))
+
+    def _receive_data(self, payload: memoryview, events: list[Event]) -> None:
+        f = self._require_file()
+        n = len(payload) - 2
+        data = payload[:n]
+        sent_crc = (payload[n] << 8) | payload[n + 1]
+        index = f.expect
+        if index > f.packets:
+            raise DeviceProtocolError(f"DATA packet {index} beyond the {f.packets} announced")
+        chain_is_whole = f.chain == f.whole_crc
+        chained_ok = f.chain is not None and crc16_dualcam(data, f.chain) == sent_crc
+        if not chained_ok:
+            zero_ok = f.first_after_sync and crc16_dualcam(data) == sent_crc
+            if not zero_ok:
+                self._bad_packet(f, f"bad CRC on packet {index}", events)
+                return
+            if f.spliced and not f.trust_splice and index == f.next_packet:
+                # Stored prefix of unknown origin and the device does not continue it.
+                events.append(FileRestarted(f.file, "resumed packet does not chain"))
+                f.next_packet, f.chain, f.whole_crc, f.spliced = 1, 0, 0, False
+                self._send_resume(f)
+                return
+        if index < f.packets and n != PACKET_DATA_MAX:
+            self._bad_packet(f, f"packet {index} has {n} bytes, not {PACKET_DATA_MAX}", events)
+            return
+        f.first_after_sync = False
+        f.bad_in_row = 0
+        f.chain = sent_crc
+        f.expect = index + 1
+        if index < f.next_packet:
+            return  # a packet we already hold, re-sent after a SYNC to an earlier one
+        if chained_ok and chain_is_whole:
+            f.whole_crc = sent_crc
+        else:
+            f.whole_crc = crc16_dualcam(data, f.whole_crc)
+        f.next_packet = index + 1
+        events.append(PacketReceived(f.file, index, bytes(data)))
+        if index == f.packets:
+            self._complete(f, events)
+
+    def _complete(self, f: _FileState, events: list[Event]) -> None:
+        crc_ok = None if f.file_crc == 0 else f.whole_crc == f.file_crc
+        if crc_ok is False and f.spliced:
+            events.append(FileRestarted(f.file, "file CRC does not match after a resume"))
+            f.next_packet, f.chain, f.whole_crc, f.spliced = 1, 0, 0, False
+            self._send_resume(f)
+            return
+        self.state = State.AWAIT_COMMIT
+        events.append(FileCompleted(f.file, f.packets, f.whole_crc, crc_ok, f.metadata))
+
+    def _bad_packet(self, f: _FileState, reason: str, events: list[Event]) -> None:
+        f.bad_in_row += 1
+        events.append(PacketRejected(f.file, f.expect, reason, f.bad_in_row))
+        if f.bad_in_row > self.config.max_retries:
+            events.append(
+                TransferAborted(f.file, f"{f.bad_in_row} bad packets in a row ({reason})")
+            )
+            self._fail()
+            return
+        self._send_resume(f)
