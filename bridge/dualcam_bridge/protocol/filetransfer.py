@@ -70,6 +70,10 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
+# States in which parsing waits for the app (or stops for good).
+_PAUSED = frozenset({State.AWAIT_ACCEPT, State.AWAIT_RESUME, State.AWAIT_COMMIT, State.CLOSED})
+
+
 # --- events ---------------------------------------------------------------------------------
 
 
@@ -266,11 +270,23 @@ class CameraSession:
         self._out.clear()
         return out
 
+    @property
+    def paused(self) -> bool:
+        """Waiting for the app's decision (accept, resume, file_committed)."""
+        return self.state in _PAUSED and self.state is not State.CLOSED
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not parsed yet (parsing pauses while the app decides)."""
+        return len(self._buf)
+
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the camera; returns the events they complete.
 
-        Raises DeviceProtocolError on input the protocol does not allow; the session is then
-        CLOSED and ``data_to_send()`` holds a CLOSE frame.
+        Parsing pauses after an event that needs the app's decision; once the app made it,
+        ``receive_data(b"")`` continues with what is buffered. Raises DeviceProtocolError on
+        input the protocol does not allow; the session is then CLOSED and ``data_to_send()``
+        holds a CLOSE frame.
         """
         if self.state is State.CLOSED:
             return []
@@ -279,7 +295,7 @@ class CameraSession:
         events: list[Event] = []
         pos = 0
         try:
-            while self.state is not State.CLOSED:
+            while self.state not in _PAUSED:
                 if self.state in (State.AWAIT_INIT, State.AWAIT_REINIT):
                     if len(buf) - pos < INIT_SIZE:
                         break
@@ -299,7 +315,11 @@ class CameraSession:
             self._fail()
             raise
         finally:
-            del buf[:pos]
+            try:
+                del buf[:pos]
+            except BufferError:
+                # A traceback still holds a view of the buffer (error path only).
+                self._buf = bytearray(buf[pos:])
         return events
 
     def accept(self) -> None:
@@ -541,6 +561,11 @@ class CameraSession:
         index = f.expect
         if index > f.packets:
             raise DeviceProtocolError(f"DATA packet {index} beyond the {f.packets} announced")
+        if index < f.next_packet and f.chain is None:
+            # A packet we already hold, re-sent after a SYNC to an earlier one: its chain
+            # init is unknown, but its CRC is the chain for the next one.
+            f.chain, f.expect, f.first_after_sync = sent_crc, index + 1, False
+            return
         chain_is_whole = f.chain == f.whole_crc
         chained_ok = f.chain is not None and crc16_dualcam(data, f.chain) == sent_crc
         if not chained_ok:

@@ -195,16 +195,12 @@ class CameraConnection:
                         self._fail_transfer("disconnected", stalled=True)
                     break
                 try:
-                    events = self.session.receive_data(data)
+                    await self._process(data)
                 except DeviceProtocolError as exc:
                     log.warning("%s: protocol error: %s; closing", self.who, exc.reason)
                     self._fail_transfer(exc.reason)
                     await self._flush()
                     break
-                if events:
-                    self._last_progress = loop.time()
-                    await self._handle(events)
-                await self._flush()
         except (ConnectionError, OSError) as exc:
             if self._closing is None:
                 log.info("%s: connection lost: %s", self.who, exc)
@@ -219,6 +215,16 @@ class CameraConnection:
             self._release_spool()
             with contextlib.suppress(Exception):
                 self.writer.close()
+
+    async def _process(self, data: bytes) -> None:
+        events = self.session.receive_data(data)
+        while events:
+            self._last_progress = asyncio.get_running_loop().time()
+            await self._handle(events)
+            await self._flush()
+            # Parsing paused for our decision; continue with what arrived meanwhile.
+            session = self.session
+            events = session.receive_data(b"") if session.buffered and not session.paused else []
 
     async def _flush(self) -> None:
         out = self.session.data_to_send()

@@ -1,0 +1,75 @@
+"""The bridge as one object: store + servers (+ publishers), started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from .config import Config
+from .devices import DeviceRegistry
+from .events import BridgeEvent, EventHandler
+from .media.remux import Remuxer
+from .media.retention import apply_retention
+from .media.store import MediaStore
+from .server.camera import CameraServer, CameraServerConfig
+
+log = logging.getLogger(__name__)
+
+
+class Bridge:
+    """``async with Bridge(config) as bridge:`` runs everything the config asks for."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.devices = DeviceRegistry(config.devices, config.allow_unknown_devices)
+        media = config.media
+        self.store = MediaStore(
+            config.data_dir, Remuxer(media["ffmpeg"], enabled=media["remux_mp4"])
+        )
+        self._subscribers: list[EventHandler] = []
+        self.camera = CameraServer(
+            CameraServerConfig.from_dict(config.camera), self.store, self.devices, self.emit
+        )
+        self.store.on_media_completed(self.emit)
+        self._tasks: list[asyncio.Task] = []
+
+    def subscribe(self, handler: EventHandler) -> None:
+        """Receive every domain event (media, progress, device, AVL…)."""
+        self._subscribers.append(handler)
+
+    async def emit(self, event: BridgeEvent) -> None:
+        for handler in self._subscribers:
+            try:
+                await handler(event)
+            except Exception:
+                log.exception("event subscriber failed for %s", type(event).__name__)
+
+    async def start(self) -> None:
+        await self.camera.start()
+        self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.camera.stop()
+        self.store.close()
+
+    async def __aenter__(self) -> Bridge:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _retention_loop(self) -> None:
+        media = self.config.media
+        while True:
+            try:
+                apply_retention(self.store, media["max_age_days"], media["max_total_gb"])
+            except Exception:
+                log.exception("retention pass failed")
+            await asyncio.sleep(media["retention_interval"])
