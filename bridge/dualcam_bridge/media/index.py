@@ -30,6 +30,18 @@ CREATE TABLE IF NOT EXISTS media (
 );
 CREATE INDEX IF NOT EXISTS media_imei_received ON media (imei, received_at);
 CREATE INDEX IF NOT EXISTS media_received ON media (received_at);
+-- What identified each completed transfer, so a device that offers the same file again
+-- (it lost our answer to its last packet) is not stored twice.
+CREATE TABLE IF NOT EXISTS completed_transfers (
+    imei TEXT NOT NULL,
+    file TEXT NOT NULL,
+    packets INTEGER NOT NULL,
+    file_crc INTEGER NOT NULL,
+    captured_at TEXT NOT NULL,
+    media_id TEXT NOT NULL,
+    completed_at TEXT NOT NULL,
+    PRIMARY KEY (imei, file, packets, file_crc, captured_at)
+);
 """
 
 _COLUMNS = (
@@ -80,6 +92,29 @@ class MediaIndex:
             ),
         )
 
+    def add_completed_transfer(
+        self, key: tuple[str, str, int, int, str], media_id: str, when: datetime
+    ) -> None:
+        """Remember the identity of a completed transfer (imei, file, packets, crc, capture)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO completed_transfers VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (*key, media_id, when.isoformat()),
+        )
+
+    def find_completed_transfer(self, key: tuple[str, str, int, int, str]) -> str | None:
+        """The media id of an already completed transfer with this identity."""
+        row = self._db.execute(
+            "SELECT media_id FROM completed_transfers WHERE imei = ? AND file = ? AND "
+            "packets = ? AND file_crc = ? AND captured_at = ?",
+            key,
+        ).fetchone()
+        return row[0] if row else None
+
+    def prune_completed_transfers(self, before: datetime) -> None:
+        self._db.execute(
+            "DELETE FROM completed_transfers WHERE completed_at < ?", (before.isoformat(),)
+        )
+
     def set_mp4(self, media_id: str, mp4_path: Path) -> None:
         """Record the MP4 remux of a video."""
         self._db.execute("UPDATE media SET mp4_path = ? WHERE id = ?", (str(mp4_path), media_id))
@@ -116,6 +151,7 @@ class MediaIndex:
 
     def delete(self, media_id: str) -> None:
         self._db.execute("DELETE FROM media WHERE id = ?", (media_id,))
+        self._db.execute("DELETE FROM completed_transfers WHERE media_id = ?", (media_id,))
 
 
 def _record(row: tuple) -> MediaCompleted:

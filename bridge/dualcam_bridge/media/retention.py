@@ -35,6 +35,8 @@ def apply_retention(
         store.index.delete(media_id)
         total -= size
         removed += 1
+    # A device re-offers a file only within minutes; a week of identities is plenty.
+    store.index.prune_completed_transfers(now - timedelta(days=7))
     if cutoff is not None:
         removed += _drop_stale(store.failed_dir, cutoff)
         removed += _drop_stale(store.spool_dir, cutoff)

@@ -27,7 +27,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ..events import TRIGGER_NAMES, MediaCompleted
-from ..protocol.dualcam_frames import FileMetadata, file_camera, file_kind
+from ..protocol.crc import crc16_dualcam
+from ..protocol.dualcam_frames import PACKET_DATA_MAX, FileMetadata, file_camera, file_kind
 from .index import MediaIndex
 from .remux import Remuxer
 from .spool import (
@@ -87,6 +88,16 @@ class MediaStore:
         folder.mkdir(parents=True, exist_ok=True)
         name = file_id.lstrip("%")
         part, sidecar = folder / f"{name}.part", folder / f"{name}.json"
+        identity = _identity(imei, file_id, packets, file_crc, meta)
+        if identity and (dup := self._already_stored(identity)) is not None:
+            # The device did not hear our answer to its last packet and offers the file
+            # again: fetch only that packet (so the session ends cleanly), store nothing.
+            part.unlink(missing_ok=True)
+            info = {"imei": imei, "file": file_id, "duplicate_of": dup[0]}
+            write_json_atomic(sidecar, info)
+            spool = SpoolFile(part, sidecar, info)
+            self._open[key] = spool
+            return spool, ResumePoint(packets, dup[1], True)
         info = _read_sidecar(sidecar)
         if info is not None and part.exists() and not same_file(info, packets, file_crc, meta):
             self._move_to_failed(imei, part, sidecar, "the device offers a different file")
@@ -124,6 +135,12 @@ class MediaStore:
         """Make a complete spool a media file, index it, remux a video, announce it."""
         if spool.closed:
             raise RuntimeError(f"{spool.part} was taken over by another connection")
+        if (dup_id := spool.info.get("duplicate_of")) and (dup := self.index.get(dup_id)):
+            self.release(spool)
+            spool.part.unlink(missing_ok=True)
+            spool.sidecar.unlink(missing_ok=True)
+            log.info("%s: %s offered again, already stored as %s", spool.imei, spool.file, dup.path)
+            return dup
         received_at = now_utc()
         meta = meta or spool.metadata
         spool.sync()
@@ -152,6 +169,10 @@ class MediaStore:
             framerate=meta.framerate if meta and kind == "video" else None,
         )
         self.index.add(rec, crc_ok)
+        if identity := _identity(
+            spool.imei, spool.file, spool.info["packets"], spool.info["file_crc"], meta
+        ):
+            self.index.add_completed_transfer(identity, rec.id, received_at)
         spool.part.unlink(missing_ok=True)
         spool.sidecar.unlink(missing_ok=True)
         if kind == "video" and (mp4 := await self.remuxer.to_mp4(final, rec.framerate)):
@@ -167,6 +188,18 @@ class MediaStore:
                 await hook(rec)
             except Exception:
                 log.exception("on_media_completed subscriber failed for %s", rec.path)
+
+    def _already_stored(self, identity: tuple[str, str, int, int, str]) -> tuple[str, int] | None:
+        """(media id, CRC of all packets but the last) of a stored file with this identity."""
+        media_id = self.index.find_completed_transfer(identity)
+        rec = self.index.get(media_id) if media_id else None
+        if rec is None or not rec.path.exists():
+            return None
+        crc = 0
+        with open(rec.path, "rb") as fh:
+            prefix = fh.read((identity[2] - 1) * PACKET_DATA_MAX)
+        crc = crc16_dualcam(prefix)
+        return rec.id, crc
 
     # -- naming, recovery --------------------------------------------------------------------
 
@@ -208,6 +241,15 @@ class MediaStore:
                 info.pop("committing")
                 write_json_atomic(sidecar, info)
             log.info("recovered an interrupted commit of %s", final.name)
+
+
+def _identity(
+    imei: str, file_id: str, packets: int, file_crc: int, meta: FileMetadata | None
+) -> tuple[str, str, int, int, str] | None:
+    """What tells a file apart from any other; None when we cannot be sure (no capture time)."""
+    if meta is None:
+        return None
+    return (imei, file_id, packets, file_crc, meta.timestamp.isoformat())
 
 
 def _read_sidecar(path: Path) -> dict | None:

@@ -180,7 +180,7 @@ class CameraConnection:
                         await self._handle(self.session.metadata_timed_out())
                         await self._flush()
                         continue
-                    log.warning("%s: idle for %.0f s, closing", self.who, cfg.idle_timeout)
+                    log.warning("%s: no progress for %g s, closing", self.who, cfg.idle_timeout)
                     self._fail_transfer("idle timeout")
                     break
                 if not data:

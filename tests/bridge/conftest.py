@@ -1,0 +1,95 @@
+"""Shared fixtures: a real bridge on a loopback port, real files in a temp data dir."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dualcam_bridge.app import Bridge
+from dualcam_bridge.config import validate
+from dualcam_bridge.events import BridgeEvent, MediaCompleted
+
+
+class RunningBridge:
+    """A started Bridge plus what it announced."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.media: list[MediaCompleted] = []
+        self.events: list[BridgeEvent] = []
+        self.changed = asyncio.Event()
+
+    @property
+    def port(self) -> int:
+        return self.bridge.camera.port
+
+    @property
+    def data_dir(self) -> Path:
+        return self.bridge.config.data_dir
+
+    async def record(self, event: BridgeEvent) -> None:
+        self.events.append(event)
+        if isinstance(event, MediaCompleted):
+            self.media.append(event)
+        self.changed.set()
+
+    async def wait_for_media(self, count: int, timeout: float = 20) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.media) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+    async def wait_idle(self, timeout: float = 5) -> None:
+        """Until no camera connection is open."""
+        async with asyncio.timeout(timeout):
+            while self.bridge.camera.connections:
+                await asyncio.sleep(0.01)
+
+
+BridgeFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def bridge_config(tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    def make(**overrides: Any) -> dict[str, Any]:
+        camera = {"host": "127.0.0.1", "port": 0, "idle_timeout": 5, "metadata_timeout": 0.5}
+        camera.update(overrides.pop("camera", {}))
+        return {"data_dir": str(tmp_path / "data"), "camera": camera, **overrides}
+
+    return make
+
+
+@pytest.fixture
+def start_bridge(bridge_config) -> BridgeFactory:
+    """``async with start_bridge(**config) as b:`` — a running bridge on a free port."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[RunningBridge]:
+        config = validate(bridge_config(**overrides))
+        async with Bridge(config) as bridge:
+            running = RunningBridge(bridge)
+            bridge.subscribe(running.record)
+            yield running
+
+    return start
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    """Device input must never produce a traceback in the log."""
+    bad = [r for r in caplog.records if r.exc_info or r.levelno >= logging.CRITICAL]
+    assert not bad, [r.getMessage() for r in bad]
+
+
+def media_files(data_dir: Path) -> list[Path]:
+    return sorted(p for p in (data_dir / "media").rglob("*") if p.is_file())
