@@ -244,6 +244,8 @@ class CameraConnection:
 
     async def _handle(self, events: list[ft.Event]) -> None:
         for ev in events:
+            if self._closing is not None:
+                return
             if isinstance(ev, ft.PacketReceived):
                 await self._on_packet(ev)
             elif isinstance(ev, ft.InitReceived):
@@ -327,8 +329,10 @@ class CameraConnection:
                 self.imei, ev.file, ev.packets, ev.file_crc, ev.metadata
             )
         except OSError as exc:
-            log.error("%s: cannot open a spool for %s: %s; closing", self.who, ev.file, exc)
-            self.session.close()
+            log.error(
+                "%s: cannot open a spool for %s: %s; dropping the link", self.who, ev.file, exc
+            )
+            self.abort("storage failure")
             return
         self.spool = spool
         if point.next_packet > 1:
@@ -346,9 +350,12 @@ class CameraConnection:
         try:
             spool.append(ev.data)
         except OSError as exc:
-            log.error("%s: cannot write %s: %s; closing (partial kept)", self.who, ev.file, exc)
+            # Drop the link without CLOSE: the device keeps the file and tries again later.
+            log.error(
+                "%s: cannot write %s: %s; dropping the link (partial kept)", self.who, ev.file, exc
+            )
             self._fail_transfer(str(exc))
-            self.session.close()
+            self.abort("storage failure")
             return
         self._progress("receiving")
 
@@ -369,9 +376,14 @@ class CameraConnection:
         try:
             await self.server.store.commit(spool, ev.crc_ok, ev.metadata)
         except (OSError, RuntimeError) as exc:
-            log.error("%s: could not store %s: %s; closing (partial kept)", self.who, ev.file, exc)
+            log.error(
+                "%s: could not store %s: %s; dropping the link (partial kept)",
+                self.who,
+                ev.file,
+                exc,
+            )
             self.server.store.release(spool)
-            self.session.close()
+            self.abort("storage failure")
             return
         if self.session.state is ft.State.AWAIT_COMMIT:
             self.session.file_committed()
