@@ -18,9 +18,10 @@ class Remuxer:
     """Runs ffmpeg ``-c copy`` (no re-encode); warns once when ffmpeg is missing."""
 
     def __init__(self, ffmpeg: str = "ffmpeg", enabled: bool = True, timeout: float = 120) -> None:
+        self.enabled = enabled
         self.binary = shutil.which(ffmpeg) if enabled else None
         self.timeout = timeout
-        self._warned = False
+        self._warned = not enabled  # switched off on purpose: nothing to warn about
 
     @property
     def available(self) -> bool:

@@ -24,6 +24,8 @@ from ..protocol.dualcam_frames import PACKET_DATA_MAX, FileMetadata
 
 log = logging.getLogger(__name__)
 
+_IOV_MAX = 512
+
 
 @dataclass(frozen=True, slots=True)
 class ResumePoint:
@@ -119,6 +121,21 @@ class SpoolFile:
             written = os.write(self._fd, view)
             view = view[written:]
         self.size += len(data)
+
+    def append_many(self, packets: list[bytes]) -> None:
+        """Append several packets with as few system calls as possible."""
+        if self._fd is None:
+            raise ValueError(f"spool {self.part} is closed")
+        for i in range(0, len(packets), _IOV_MAX):
+            chunk = packets[i : i + _IOV_MAX]
+            total = sum(map(len, chunk))
+            written = os.writev(self._fd, chunk)
+            if written < total:  # short write: finish the rest one by one
+                rest = b"".join(chunk)[written:]
+                self.size += written
+                self.append(rest)
+            else:
+                self.size += total
 
     def truncate(self, size: int) -> None:
         """Cut the partial back to ``size`` bytes (0 = start over)."""

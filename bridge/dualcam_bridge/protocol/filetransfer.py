@@ -50,6 +50,7 @@ MAX_UNKNOWN_FRAMES = 8
 UNKNOWN_FRAME_MAX = 4096
 
 _HDR = struct.Struct(">HH")
+_FIXED_LENGTHS = {CMD_START: 6, CMD_SYNC: 4, CMD_STATUS: 4}
 _INIT = struct.Struct(">HHQI")
 _U32 = struct.Struct(">I")
 _START = struct.Struct(">IH")
@@ -291,30 +292,45 @@ class CameraSession:
         if self.state is State.CLOSED:
             return []
         buf = self._buf
-        buf += data
+        if data:
+            buf += data
+        size = len(buf)
+        view = memoryview(buf)
         events: list[Event] = []
         pos = 0
         try:
             while self.state not in _PAUSED:
                 if self.state in (State.AWAIT_INIT, State.AWAIT_REINIT):
-                    if len(buf) - pos < INIT_SIZE:
+                    if size - pos < INIT_SIZE:
                         break
                     events.append(self._receive_init(buf, pos))
                     pos += INIT_SIZE
                     continue
-                if len(buf) - pos < 4:
+                if size - pos < 4:
                     break
                 cmd, length = _HDR.unpack_from(buf, pos)
-                self._check_length(cmd, length)
                 end = pos + 4 + length
-                if len(buf) < end:
+                if (
+                    cmd == CMD_DATA
+                    and self.state is State.RECEIVING
+                    and 3 <= length <= DATA_LEN_MAX
+                ):
+                    # The hot path: a run of DATA packets, one call each.
+                    if size < end:
+                        break
+                    self._receive_data(view[pos + 4 : end], events)
+                    pos = end
+                    continue
+                self._check_length(cmd, length)
+                if size < end:
                     break
-                self._receive_frame(cmd, memoryview(buf)[pos + 4 : end], events)
+                self._receive_frame(cmd, view[pos + 4 : end], events)
                 pos = end
         except DeviceProtocolError:
             self._fail()
             raise
         finally:
+            view.release()
             try:
                 del buf[:pos]
             except BufferError:
@@ -388,7 +404,7 @@ class CameraSession:
         self.close()
 
     def _check_length(self, cmd: int, length: int) -> None:
-        expected = {CMD_START: 6, CMD_SYNC: 4, CMD_STATUS: 4}.get(cmd)
+        expected = _FIXED_LENGTHS.get(cmd)
         if expected is not None and length != expected:
             raise DeviceProtocolError(
                 f"command 0x{cmd:04x} with length {length}, expected {expected}"

@@ -243,12 +243,20 @@ class CameraConnection:
         self._release_spool()
 
     async def _handle(self, events: list[ft.Event]) -> None:
+        packets: list[bytes] = []
         for ev in events:
             if self._closing is not None:
                 return
-            if isinstance(ev, ft.PacketReceived):
-                await self._on_packet(ev)
-            elif isinstance(ev, ft.InitReceived):
+            if type(ev) is ft.PacketReceived:
+                # Written in one go with the packets around it (see _write_packets).
+                packets.append(ev.data)
+                continue
+            if packets:
+                self._write_packets(packets)
+                packets = []
+                if self._closing is not None:
+                    return
+            if isinstance(ev, ft.InitReceived):
                 await self._on_init(ev)
             elif isinstance(ev, ft.FileOffered):
                 self._on_offer(ev)
@@ -286,6 +294,8 @@ class CameraConnection:
                 log.info(
                     "%s: skipped unknown command 0x%04x (%d bytes)", self.who, ev.cmd, ev.length
                 )
+        if packets and self._closing is None:
+            self._write_packets(packets)
 
     async def _on_init(self, ev: ft.InitReceived) -> None:
         self.imei = ev.imei
@@ -342,17 +352,20 @@ class CameraConnection:
         self._progress_mark = (time.monotonic(), point.next_packet - 1)
         self.session.resume(point.next_packet, point.crc, trusted=point.trusted)
 
-    async def _on_packet(self, ev: ft.PacketReceived) -> None:
+    def _write_packets(self, packets: list[bytes]) -> None:
         spool = self.spool
         if spool is None or spool.closed:
             self._closing = "the transfer was taken over"
             return
         try:
-            spool.append(ev.data)
+            spool.append_many(packets)
         except OSError as exc:
             # Drop the link without CLOSE: the device keeps the file and tries again later.
             log.error(
-                "%s: cannot write %s: %s; dropping the link (partial kept)", self.who, ev.file, exc
+                "%s: cannot write %s: %s; dropping the link (partial kept)",
+                self.who,
+                spool.file,
+                exc,
             )
             self._fail_transfer(str(exc))
             self.abort("storage failure")
