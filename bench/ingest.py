@@ -82,7 +82,7 @@ def make_fleet_files(cameras: int, files: int, clip_repeat: int) -> dict[str, li
         imei = str(352094082700000 + n)
         out = []
         for f in make_captures(imei, 0, files, cameras=("front", "rear")):
-            data = media.video(f.file_id[-1] == "f" and "front" or "rear", f"{imei}{len(out)}")
+            data = media.video((f.file_id[-1] == "f" and "front") or "rear", f"{imei}{len(out)}")
             out.append(SimFile(f.file_id, data * clip_repeat, f.metadata))
         fleet[imei] = out
     return fleet
@@ -93,16 +93,22 @@ async def run_bridge_ingest(fleet: dict[str, list[SimFile]], workdir: Path) -> d
     cfg = {
         "data_dir": str(workdir / "data"),
         "log_level": "warning",
-        "camera": {"host": "127.0.0.1", "port": port, "max_connections": 5000,
-                   "idle_timeout": 600},
+        "camera": {"host": "127.0.0.1", "port": port, "max_connections": 5000, "idle_timeout": 600},
         "media": {"remux_mp4": False},
-    }  # fmt: skip
+    }
     (workdir / "bridge.yaml").write_text(yaml.safe_dump(cfg))
     prof = ["-m", "cProfile", "-o", PROFILE] if PROFILE else []
     proc = subprocess.Popen(
-        [sys.executable, *prof, "-m", "dualcam_bridge.cli", "run", "--config",
-         str(workdir / "bridge.yaml")]
-    )  # fmt: skip
+        [
+            sys.executable,
+            *prof,
+            "-m",
+            "dualcam_bridge.cli",
+            "run",
+            "--config",
+            str(workdir / "bridge.yaml"),
+        ]
+    )
     try:
         await wait_port(port, proc)
         cams = [SimulatedCamera("127.0.0.1", port, imei, files) for imei, files in fleet.items()]
@@ -119,8 +125,15 @@ async def run_bridge_ingest(fleet: dict[str, list[SimFile]], workdir: Path) -> d
         assert delivered == expected, (delivered, expected)
         total = sum(len(f.data) for fs in fleet.values() for f in fs)
         packets = sum(f.packets for fs in fleet.values() for f in fs)
-        return {"bytes": total, "packets": packets, "seconds": elapsed, "cpu": cpu,
-                "files": delivered, "pid": proc.pid, "port": port}  # fmt: skip
+        return {
+            "bytes": total,
+            "packets": packets,
+            "seconds": elapsed,
+            "cpu": cpu,
+            "files": delivered,
+            "pid": proc.pid,
+            "port": port,
+        }
     finally:
         proc.terminate()
         proc.wait(10)
@@ -147,8 +160,11 @@ async def run_baseline(fleet: dict[str, list[SimFile]]) -> dict[str, float]:
         # Let the server drain what the kernel still buffers.
         await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - t0
-        return {"bytes": sum(map(len, streams)), "seconds": elapsed,
-                "cpu": cpu_seconds(proc.pid) - cpu0}  # fmt: skip
+        return {
+            "bytes": sum(map(len, streams)),
+            "seconds": elapsed,
+            "cpu": cpu_seconds(proc.pid) - cpu0,
+        }
     finally:
         proc.terminate()
         proc.wait(10)
@@ -159,9 +175,13 @@ async def run_idle(count: int, workdir: Path) -> dict[str, float]:
     cfg = {
         "data_dir": str(workdir / "idle-data"),
         "log_level": "warning",
-        "camera": {"host": "127.0.0.1", "port": port, "max_connections": count + 100,
-                   "idle_timeout": 600},
-    }  # fmt: skip
+        "camera": {
+            "host": "127.0.0.1",
+            "port": port,
+            "max_connections": count + 100,
+            "idle_timeout": 600,
+        },
+    }
     (workdir / "idle.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.Popen(
         [sys.executable, "-m", "dualcam_bridge.cli", "run", "--config", str(workdir / "idle.yaml")]
@@ -187,7 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=20)
     parser.add_argument("--files", type=int, default=5, help="videos per camera")
-    parser.add_argument("--clip-repeat", type=int, default=6, help="~160 kB × this per video")
+    parser.add_argument("--clip-repeat", type=int, default=6, help="~160 kB x this per video")
     parser.add_argument("--idle", type=int, default=1000, help="idle connections to hold")
     args = parser.parse_args()
 
@@ -201,17 +221,23 @@ def main() -> None:
     rate = mb / ingest["seconds"]
     base_rate = base["bytes"] / 1e6 / base["seconds"]
     print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"workload: {args.cameras} cameras × {args.files} videos, {ingest['files']} files, "
-          f"{mb:.1f} MB, {ingest['packets']} packets")  # fmt: skip
-    print(f"bridge ingest:   {rate:7.1f} MB/s  {ingest['packets'] / ingest['seconds']:9.0f} "
-          f"packets/s  bridge CPU {ingest['cpu']:.2f} s "
-          f"({100 * ingest['cpu'] / ingest['seconds']:.0f}% of one core)")  # fmt: skip
+    print(
+        f"workload: {args.cameras} cameras x {args.files} videos, {ingest['files']} files, "
+        f"{mb:.1f} MB, {ingest['packets']} packets"
+    )
+    print(
+        f"bridge ingest:   {rate:7.1f} MB/s  {ingest['packets'] / ingest['seconds']:9.0f} "
+        f"packets/s  bridge CPU {ingest['cpu']:.2f} s "
+        f"({100 * ingest['cpu'] / ingest['seconds']:.0f}% of one core)"
+    )
     print(f"bare read+discard: {base_rate:5.1f} MB/s  server CPU {base['cpu']:.2f} s")
     print(f"ratio bridge/bare: {rate / base_rate:.2f}")
     if idle:
-        print(f"idle: {idle['connections']} camera connections held, bridge RSS "
-              f"{idle['rss_before']:.1f} MB → {idle['rss_after']:.1f} MB "
-              f"({1024 * (idle['rss_after'] - idle['rss_before']) / idle['connections']:.1f} kB each)")  # fmt: skip
+        print(
+            f"idle: {idle['connections']} camera connections held, bridge RSS "
+            f"{idle['rss_before']:.1f} MB → {idle['rss_after']:.1f} MB "
+            f"({1024 * (idle['rss_after'] - idle['rss_before']) / idle['connections']:.1f} kB each)"
+        )
 
 
 if __name__ == "__main__":

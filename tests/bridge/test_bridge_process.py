@@ -55,8 +55,10 @@ class BridgeProcess:
         log = open(self.log, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dualcam_bridge.cli", "run", "--config", str(self.config)],
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=limit,
-        )  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=limit,
+        )
         log.close()
 
     async def wait_listening(self, timeout: float = 15) -> None:
@@ -169,8 +171,11 @@ async def test_full_disk_fails_the_transfer_cleanly_then_recovers(bridge_process
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "dualcam_bridge.cli", *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONWARNINGS": ""},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": ""},
+    )
 
 
 async def test_simulate_camera_command_against_a_running_bridge(bridge_process) -> None:
@@ -178,11 +183,27 @@ async def test_simulate_camera_command_against_a_running_bridge(bridge_process) 
     bridge.start()
     await bridge.wait_listening()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dualcam_bridge.cli", "simulate", "camera",
-        "--port", str(bridge.port), "--imei", IMEI, "--photos", "2", "--videos", "1",
-        "--corrupt-rate", "0.05", "--disconnect-after-packets", "60", "--seed", "3",
+        sys.executable,
+        "-m",
+        "dualcam_bridge.cli",
+        "simulate",
+        "camera",
+        "--port",
+        str(bridge.port),
+        "--imei",
+        IMEI,
+        "--photos",
+        "2",
+        "--videos",
+        "1",
+        "--corrupt-rate",
+        "0.05",
+        "--disconnect-after-packets",
+        "60",
+        "--seed",
+        "3",
         stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, out
     assert f"camera {IMEI}: 3/3 files delivered" in out.decode()
@@ -209,8 +230,17 @@ def test_example_config_is_valid() -> None:
 
 
 def test_demo_command(tmp_path: Path) -> None:
-    res = run_cli("demo", "--data-dir", str(tmp_path / "demo"), "--cameras", "2", "--photos", "1",
-                  "--videos", "1")  # fmt: skip
+    res = run_cli(
+        "demo",
+        "--data-dir",
+        str(tmp_path / "demo"),
+        "--cameras",
+        "2",
+        "--photos",
+        "1",
+        "--videos",
+        "1",
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.count("stored photo") == 2 and res.stdout.count("stored video") == 2
     assert "done: 4 files stored of 4 sent" in res.stdout

@@ -97,11 +97,21 @@ async def test_videos_are_remuxed_to_playable_mp4(start_bridge) -> None:
             assert m.kind == "video" and m.path.suffix == ".h265"
             assert m.mp4_path is not None and m.mime == "video/mp4"
             probe = subprocess.run(
-                ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
-                 "stream=codec_name,codec_tag_string,width,height,nb_read_frames,r_frame_rate",
-                 "-of", "json", str(m.mp4_path)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                [
+                    "ffprobe",
+                    "-v",
+                    "error",
+                    "-count_frames",
+                    "-show_entries",
+                    "stream=codec_name,codec_tag_string,width,height,nb_read_frames,r_frame_rate",
+                    "-of",
+                    "json",
+                    str(m.mp4_path),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             (stream,) = json.loads(probe.stdout)["streams"]
             assert stream["codec_name"] == "hevc" and stream["codec_tag_string"] == "hvc1"
             assert (stream["width"], stream["height"]) == (1280, 720)

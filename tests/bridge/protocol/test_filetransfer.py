@@ -71,9 +71,15 @@ def test_traccar_capture_session() -> None:
     s = session(metadata=True)
     (init,) = s.receive_data(bytes.fromhex("000000050001403a4abaa31444000400"))
     assert init == ft.InitReceived(
-        protocol_id=5, imei="352094082736916", settings=0x44000400, files=("%photof",),
-        adas=False, unknown_bits=0x40, repeat=False, protocol_supported=True,
-    )  # fmt: skip
+        protocol_id=5,
+        imei="352094082736916",
+        settings=0x44000400,
+        files=("%photof",),
+        adas=False,
+        unknown_bits=0x40,
+        repeat=False,
+        protocol_supported=True,
+    )
     s.accept()
     assert s.data_to_send().hex() == "000a00072570686f746f66"  # metadata request
     assert kinds(s.metadata_timed_out()) == ["MetadataUnavailable"]
@@ -268,9 +274,10 @@ def test_after_resume_a_packet_crc_from_init_zero_is_accepted() -> None:
     s.data_to_send()
     # Some firmware restarts the chain at 0 after a RESUME.
     events = s.receive_data(
-        fr.encode_sync(2) + fr.encode_data(p[1], crc16_dualcam(p[1]))
+        fr.encode_sync(2)
+        + fr.encode_data(p[1], crc16_dualcam(p[1]))
         + fr.encode_data(p[2], crc16_dualcam(p[2], crc16_dualcam(p[1])))
-    )  # fmt: skip
+    )
     assert kinds(events) == ["SyncReceived", "PacketReceived", "PacketReceived", "FileCompleted"]
     assert events[-1].crc == file_crc(data)
 
