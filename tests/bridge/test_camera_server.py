@@ -334,3 +334,30 @@ async def test_truncated_init_then_disconnect(start_bridge, caplog) -> None:
         writer.close()
         await b.wait_idle()
     no_tracebacks(caplog)
+
+
+async def test_unknown_protocol_id_is_logged_and_tried(start_bridge, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    async with start_bridge() as b:
+        cam = SimulatedCamera("127.0.0.1", b.port, IMEI, make_captures(IMEI, 1, 0), protocol_id=7)
+        await upload(b.port, [cam])
+        await b.wait_for_media(1)
+    assert f"camera {IMEI}" in caplog.text and "unknown protocol ID 7" in caplog.text
+
+
+async def test_persistent_bad_crc_closes_and_keeps_the_partial(start_bridge, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    async with start_bridge(camera={"max_retries": 3}) as b:
+        files = make_captures(IMEI, 0, 1)
+        # Every packet from the 11th on is damaged: the first 10 are kept.
+        cam = SimulatedCamera("127.0.0.1", b.port, IMEI, files, Faults(max_reconnects=0))
+        real_frames = files[0].frames
+        files[0]._frames = real_frames[:10] + [
+            f[:-2] + bytes([f[-2] ^ 0xFF, f[-1]]) for f in real_frames[10:]
+        ]
+        await upload(b.port, [cam])
+        await b.wait_idle()
+        assert b.media == []
+        assert (b.data_dir / "spool" / IMEI / "videof.part").stat().st_size == 10 * 1024
+    assert "giving up on %videof: 4 bad packets in a row" in caplog.text
+    no_tracebacks(caplog)
