@@ -43,6 +43,22 @@ from .dualcam_frames import (
     files_in_settings,
 )
 from .errors import DeviceProtocolError
+from .transfer_events import (
+    DeviceStatus,
+    Event,
+    FileCompleted,
+    FileOffered,
+    FileRestarted,
+    FileUnavailable,
+    InitReceived,
+    MetadataReceived,
+    MetadataUnavailable,
+    PacketReceived,
+    PacketRejected,
+    SyncReceived,
+    TransferAborted,
+    UnknownFrame,
+)
 
 SUPPORTED_PROTOCOL_IDS = (5, 6)
 MAX_UNKNOWN_FRAMES = 8
@@ -73,139 +89,6 @@ class State(enum.Enum):
 
 # States in which parsing waits for the app (or stops for good).
 _PAUSED = frozenset({State.AWAIT_ACCEPT, State.AWAIT_RESUME, State.AWAIT_COMMIT, State.CLOSED})
-
-
-# --- events ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class InitReceived:
-    """The camera identified itself and announced what it has."""
-
-    protocol_id: int
-    imei: str
-    settings: int
-    files: tuple[str, ...]
-    adas: bool
-    unknown_bits: int
-    repeat: bool
-    protocol_supported: bool
-
-
-@dataclass(frozen=True, slots=True)
-class MetadataReceived:
-    file: str
-    metadata: FileMetadata
-
-
-@dataclass(frozen=True, slots=True)
-class MetadataUnavailable:
-    """The device did not answer the metadata request usably; we go on without."""
-
-    file: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class FileOffered:
-    """START arrived: the app must answer with ``resume()``."""
-
-    file: str
-    packets: int
-    file_crc: int
-    metadata: FileMetadata | None
-
-
-@dataclass(frozen=True, slots=True)
-class SyncReceived:
-    file: str
-    offset: int
-    resumed: bool  # True when the transfer continues beyond packet 1
-
-
-@dataclass(frozen=True, slots=True)
-class PacketReceived:
-    """A DATA packet with a good CRC, in order, never delivered twice."""
-
-    file: str
-    index: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class PacketRejected:
-    file: str
-    index: int
-    reason: str
-    consecutive: int
-
-
-@dataclass(frozen=True, slots=True)
-class FileRestarted:
-    """Discard what was received of this file; it starts again from packet 1."""
-
-    file: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class FileCompleted:
-    """All packets arrived. ``crc_ok`` is None when the device gave no file CRC."""
-
-    file: str
-    packets: int
-    crc: int
-    crc_ok: bool | None
-    metadata: FileMetadata | None
-
-
-@dataclass(frozen=True, slots=True)
-class FileUnavailable:
-    file: str | None
-    status: int
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceStatus:
-    status: int
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class TransferAborted:
-    """We gave up on the file (partial kept) and closed the session."""
-
-    file: str | None
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class UnknownFrame:
-    cmd: int
-    length: int
-
-
-@dataclass(frozen=True, slots=True)
-class SessionFinished:
-    reason: str
-
-
-Event = (
-    InitReceived
-    | MetadataReceived
-    | MetadataUnavailable
-    | FileOffered
-    | SyncReceived
-    | PacketReceived
-    | PacketRejected
-    | FileRestarted
-    | FileCompleted
-    | FileUnavailable
-    | DeviceStatus
-    | TransferAborted
-    | UnknownFrame
-    | SessionFinished
-)
 
 
 @dataclass(slots=True)
