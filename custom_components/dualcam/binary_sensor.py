@@ -1,0 +1,50 @@
+"""Tracker connection: whether the tracker's AVL link to the bridge is up."""
+
+from __future__ import annotations
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import DualCamConfigEntry
+from .entity import DualCamEntity
+from .models import Vehicle
+
+CONNECTION = BinarySensorEntityDescription(
+    key="connection",
+    translation_key="connection",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: DualCamConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the connection sensor for every vehicle, now and when one appears."""
+    bridge = entry.runtime_data
+
+    @callback
+    def add(vehicle: Vehicle) -> None:
+        async_add_entities([DualCamConnection(bridge, vehicle, CONNECTION)])
+
+    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
+
+
+class DualCamConnection(DualCamEntity, BinarySensorEntity):
+    """On while the bridge reports the tracker online."""
+
+    # It reports the tracker's state, so only the bridge going away makes it unknown.
+    _follows_vehicle_availability = False
+
+    @property
+    def is_on(self) -> bool | None:
+        """Tracker link up."""
+        return self.vehicle.online

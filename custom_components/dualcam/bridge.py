@@ -1,0 +1,398 @@
+"""The bridge as seen through MQTT: subscriptions, per-vehicle state, commands, events.
+
+Every message from the bridge enters here (the contract's subscriptions). Entities read the
+state kept here and listen to their vehicle; they never touch MQTT themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from homeassistant.components import mqtt
+from homeassistant.components.http.auth import async_sign_path
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.util import dt as dt_util
+
+from .command_client import CommandClient
+from .const import (
+    BRIDGE_MODEL,
+    CAMERAS,
+    CONF_MEDIA_DIR,
+    CONF_STORE_MEDIA,
+    CONF_TOPIC_PREFIX,
+    CONF_VEHICLES,
+    DEFAULT_STORE_MEDIA,
+    DOMAIN,
+    EVENT_MEDIA_RECEIVED,
+    EVENT_SOS,
+    IMEI_RE,
+    MANUFACTURER,
+    MEDIA_VIEW_URL,
+    MODEL,
+    SIGNED_URL_TTL,
+    SOS_CLIP_WINDOW,
+)
+from .media_collector import MediaCollector
+from .media_store import default_media_dir
+from .models import (
+    CameraStatus,
+    MediaInfo,
+    Photo,
+    Position,
+    SosReport,
+    Transfer,
+    Update,
+    Vehicle,
+    parse_json,
+)
+
+_LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+VehicleAdded = Callable[[Vehicle], None]
+MessageHandler = Callable[[mqtt.ReceiveMessage], None]
+
+
+class DualCamBridge:
+    """One bridge (one topic prefix) and the vehicles it reports."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+        """Read the entry's settings; nothing is subscribed until async_start."""
+        self.hass = hass
+        self.entry = entry
+        self.prefix: str = entry.data[CONF_TOPIC_PREFIX]
+        # The options this instance was built from; a change means a reload.
+        self.options: dict[str, Any] = dict(entry.options)
+        # An empty selection means every vehicle the bridge reports.
+        self.selected: set[str] = set(entry.options.get(CONF_VEHICLES) or ())
+        self.online: bool | None = None
+        self.mqtt_connected = False
+        self.info: dict[str, Any] = {}
+        self.vehicles: dict[str, Vehicle] = {}
+        self.seen_imeis: set[str] = set()
+        self.device_identifier = (DOMAIN, f"bridge/{self.prefix}")
+        media_dir = Path(entry.options.get(CONF_MEDIA_DIR) or default_media_dir(hass))
+        self.media = MediaCollector(
+            hass,
+            entry,
+            media_dir,
+            entry.options.get(CONF_STORE_MEDIA, DEFAULT_STORE_MEDIA),
+            self._media_done,
+        )
+        self._added_listeners: list[VehicleAdded] = []
+        self.commands = CommandClient(hass, self.prefix)
+        self._unsubscribe: list[CALLBACK_TYPE] = []
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def async_start(self) -> None:
+        """Register the bridge device and subscribe to every contract topic."""
+        dr.async_get(self.hass).async_get_or_create(
+            config_entry_id=self.entry.entry_id,
+            identifiers={self.device_identifier},
+            name=self.entry.title,
+            manufacturer=MANUFACTURER,
+            model=BRIDGE_MODEL,
+            entry_type=dr.DeviceEntryType.SERVICE,
+        )
+        self.mqtt_connected = mqtt.is_connected(self.hass)
+        self._unsubscribe.append(
+            mqtt.async_subscribe_connection_status(self.hass, self._on_connection)
+        )
+        p = self.prefix
+        handlers: list[tuple[str, MessageHandler, str | None]] = [
+            (f"{p}/bridge/status", self._on_bridge_status, "utf-8"),
+            (f"{p}/bridge/info", self._on_bridge_info, "utf-8"),
+            (f"{p}/+/info", self._on_info, "utf-8"),
+            (f"{p}/+/availability", self._on_availability, "utf-8"),
+            (f"{p}/+/camera/+/state", self._on_camera_state, "utf-8"),
+            (f"{p}/+/camera/+/photo", self._on_photo, None),
+            (f"{p}/+/camera/+/video", self._on_video, None),
+            (f"{p}/+/media", self._on_media, "utf-8"),
+            (f"{p}/+/transfer", self._on_transfer, "utf-8"),
+            (f"{p}/+/sos", self._on_sos, "utf-8"),
+            (f"{p}/+/position", self._on_position, "utf-8"),
+            (f"{p}/+/command/result", self.commands.handle_result, "utf-8"),
+        ]
+        for topic, handler, encoding in handlers:
+            self._unsubscribe.append(
+                await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
+            )
+
+    @callback
+    def async_stop(self) -> None:
+        """Undo async_start: subscriptions, waiting media, waiting commands."""
+        while self._unsubscribe:
+            self._unsubscribe.pop()()
+        self.media.async_stop()
+        self.commands.async_fail_all()
+        self._added_listeners.clear()
+
+    # -- what entities use ---------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """MQTT is connected and the bridge says it is online."""
+        return self.mqtt_connected and self.online is True
+
+    @callback
+    def async_add_vehicle_listener(self, listener: VehicleAdded) -> CALLBACK_TYPE:
+        """Call listener for each known vehicle now and each new one later."""
+        for vehicle in self.vehicles.values():
+            if vehicle.device_id:
+                listener(vehicle)
+        self._added_listeners.append(listener)
+        return lambda: self._added_listeners.remove(listener)
+
+    def vehicle_by_device_id(self, device_id: str) -> Vehicle | None:
+        """The vehicle behind a device registry id."""
+        return next((v for v in self.vehicles.values() if v.device_id == device_id), None)
+
+    async def async_send_command(
+        self, vehicle: Vehicle, command: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """Publish a command and return the bridge's command/result for it.
+
+        Raises HomeAssistantError when the bridge is offline, does not answer in time,
+        or answers ok:false (the message then carries what the tracker said).
+        """
+        if not self.available:
+            # Nobody would receive it: commands are not retained.
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="bridge_offline",
+                translation_placeholders={"name": vehicle.display_name, "prefix": self.prefix},
+            )
+        return await self.commands.async_send(vehicle.imei, vehicle.display_name, command, timeout)
+
+    # -- message handlers ----------------------------------------------------------
+
+    def _vehicle(self, topic: str) -> Vehicle | None:
+        """The selected vehicle a `P/<imei>/...` topic is about, created on first sight."""
+        imei = topic[len(self.prefix) + 1 :].split("/", 1)[0]
+        if not IMEI_RE.match(imei):
+            return None  # e.g. P/bridge/info, which also matches P/+/info
+        self.seen_imeis.add(imei)
+        if self.selected and imei not in self.selected:
+            return None
+        if (vehicle := self.vehicles.get(imei)) is None:
+            vehicle = self.vehicles[imei] = Vehicle(imei)
+        return vehicle
+
+    @staticmethod
+    def _camera(topic: str) -> str | None:
+        camera = topic.split("/")[-2]
+        return camera if camera in CAMERAS else None
+
+    def _parse(self, msg: mqtt.ReceiveMessage, parser: Callable[[dict[str, Any]], _T]) -> _T | None:
+        """The message as parser reads it, or None (logged): a bad message changes nothing."""
+        try:
+            return parser(parse_json(msg.payload))
+        except ValueError as err:
+            _LOGGER.warning("Ignoring %s: %s", msg.topic, err)
+            return None
+
+    @callback
+    def _on_connection(self, connected: bool) -> None:
+        self.mqtt_connected = connected
+        self._notify_all()
+
+    @callback
+    def _on_bridge_status(self, msg: mqtt.ReceiveMessage) -> None:
+        if msg.payload not in ("online", "offline"):
+            _LOGGER.warning("Ignoring %s: %r", msg.topic, msg.payload)
+            return
+        self.online = msg.payload == "online"
+        self._notify_all()
+
+    @callback
+    def _on_bridge_info(self, msg: mqtt.ReceiveMessage) -> None:
+        if (data := self._parse(msg, dict)) is None:
+            return
+        self.info = data
+        devices = data.get("devices")
+        if isinstance(devices, list):
+            self.seen_imeis.update(str(d) for d in devices if IMEI_RE.match(str(d)))
+        if isinstance(version := data.get("version"), str):
+            dr.async_get(self.hass).async_get_or_create(
+                config_entry_id=self.entry.entry_id,
+                identifiers={self.device_identifier},
+                sw_version=version,
+            )
+
+    @callback
+    def _on_info(self, msg: mqtt.ReceiveMessage) -> None:
+        if (vehicle := self._vehicle(msg.topic)) is None:
+            return
+        if (data := self._parse(msg, dict)) is None:
+            return
+        vehicle.info = data
+        name = data.get("name")
+        vehicle.name = name if isinstance(name, str) and name else None
+        device = dr.async_get(self.hass).async_get_or_create(
+            config_entry_id=self.entry.entry_id,
+            identifiers={(DOMAIN, vehicle.imei)},
+            name=vehicle.display_name,
+            manufacturer=MANUFACTURER,
+            model=MODEL,
+            serial_number=vehicle.imei,
+            via_device=self.device_identifier,
+        )
+        if vehicle.device_id is None:
+            vehicle.device_id = device.id
+            for listener in list(self._added_listeners):
+                listener(vehicle)
+        else:
+            vehicle.async_notify(Update.INFO)
+
+    @callback
+    def _on_availability(self, msg: mqtt.ReceiveMessage) -> None:
+        if (vehicle := self._vehicle(msg.topic)) is None:
+            return
+        if msg.payload not in ("online", "offline"):
+            _LOGGER.warning("Ignoring %s: %r", msg.topic, msg.payload)
+            return
+        vehicle.online = msg.payload == "online"
+        vehicle.async_notify(Update.AVAILABILITY)
+
+    @callback
+    def _on_camera_state(self, msg: mqtt.ReceiveMessage) -> None:
+        vehicle, camera = self._vehicle(msg.topic), self._camera(msg.topic)
+        if vehicle is None or camera is None:
+            return
+        if (status := self._parse(msg, CameraStatus.from_json)) is None:
+            return
+        vehicle.camera_states[camera] = status
+        vehicle.async_notify(Update.CAMERA_STATE, camera)
+
+    @callback
+    def _on_photo(self, msg: mqtt.ReceiveMessage) -> None:
+        vehicle, camera = self._vehicle(msg.topic), self._camera(msg.topic)
+        if vehicle is None or camera is None or not msg.payload:
+            return
+        data = bytes(msg.payload)
+        vehicle.photos[camera] = Photo(data, dt_util.utcnow())
+        vehicle.async_notify(Update.PHOTO, camera)
+        if not msg.retain:
+            self.media.add_payload(vehicle.imei, data)
+
+    @callback
+    def _on_video(self, msg: mqtt.ReceiveMessage) -> None:
+        if (vehicle := self._vehicle(msg.topic)) is not None and msg.payload:
+            self.media.add_payload(vehicle.imei, bytes(msg.payload))
+
+    @callback
+    def _on_media(self, msg: mqtt.ReceiveMessage) -> None:
+        if (vehicle := self._vehicle(msg.topic)) is None:
+            return
+        if (info := self._parse(msg, MediaInfo.from_json)) is None:
+            return
+        vehicle.last_media = info
+        vehicle.async_notify(Update.MEDIA, info.camera)
+        self.media.add_event(vehicle.imei, info)
+
+    @callback
+    def _on_transfer(self, msg: mqtt.ReceiveMessage) -> None:
+        if (vehicle := self._vehicle(msg.topic)) is None:
+            return
+        if (transfer := self._parse(msg, Transfer.from_json)) is None:
+            return
+        vehicle.transfer = transfer
+        vehicle.async_notify(Update.TRANSFER, transfer.camera)
+
+    @callback
+    def _on_sos(self, msg: mqtt.ReceiveMessage) -> None:
+        if (vehicle := self._vehicle(msg.topic)) is None:
+            return
+        if (report := self._parse(msg, SosReport.from_json)) is None:
+            return
+        vehicle.last_sos = report
+        vehicle.async_notify(Update.SOS)
+        self.hass.bus.async_fire(
+            EVENT_SOS,
+            {
+                **self._vehicle_event_data(vehicle),
+                "trigger": report.trigger,
+                "value": report.value,
+                "timestamp": report.timestamp.isoformat() if report.timestamp else None,
+                "position": report.position,
+            },
+        )
+
+    @callback
+    def _on_position(self, msg: mqtt.ReceiveMessage) -> None:
+        if (vehicle := self._vehicle(msg.topic)) is None:
+            return
+        if (position := self._parse(msg, Position.from_json)) is None:
+            return
+        vehicle.position = position
+        vehicle.async_notify(Update.POSITION)
+
+    # -- media and events ----------------------------------------------------------
+
+    def _notify_all(self) -> None:
+        for vehicle in self.vehicles.values():
+            vehicle.async_notify(Update.AVAILABILITY)
+
+    def _vehicle_event_data(self, vehicle: Vehicle) -> dict[str, Any]:
+        return {"device_id": vehicle.device_id, "imei": vehicle.imei, "name": vehicle.display_name}
+
+    @callback
+    def _media_done(self, imei: str, info: MediaInfo, relative: str | None) -> None:
+        """A file is complete (saved locally when relative is set): tell everyone."""
+        vehicle = self.vehicles.get(imei) or Vehicle(imei)
+        links: dict[str, Any] = {
+            "path": None,
+            "media_content_id": None,
+            "url": None,
+            "signed_url": None,
+        }
+        if relative is not None:
+            links["path"] = str(self.media.root / relative)
+            links["media_content_id"] = f"media-source://{DOMAIN}/{self.entry.entry_id}/{relative}"
+            links["url"] = f"{MEDIA_VIEW_URL}/{self.entry.entry_id}/{relative}"
+            if "http" in self.hass.config.components:
+                links["signed_url"] = async_sign_path(
+                    self.hass, links["url"], timedelta(seconds=SIGNED_URL_TTL)
+                )
+        data = {
+            **self._vehicle_event_data(vehicle),
+            "id": info.id,
+            "camera": info.camera,
+            "kind": info.kind,
+            "mime": info.mime,
+            "size": info.size,
+            "sha256": info.sha256,
+            "received_at": info.received_at.isoformat(),
+            "duration_s": info.duration_s,
+            "trigger": info.trigger,
+            **links,
+            "bridge_path": info.path,
+            "bridge_url": info.url,
+        }
+        self._link_clip_to_sos(vehicle, info, data)
+        self.hass.bus.async_fire(EVENT_MEDIA_RECEIVED, data)
+
+    def _link_clip_to_sos(self, vehicle: Vehicle, info: MediaInfo, data: dict[str, Any]) -> None:
+        """Attach a video to the SOS it belongs to: same trigger, shortly after it."""
+        sos = vehicle.last_sos
+        if info.kind != "video" or sos is None:
+            return
+        if info.trigger is not None and info.trigger != sos.trigger:
+            return
+        if dt_util.utcnow() - sos.received_at > timedelta(seconds=SOS_CLIP_WINDOW):
+            return
+        sos.clips.append(
+            {
+                key: data[key]
+                for key in ("camera", "media_content_id", "url", "signed_url", "bridge_url")
+            }
+        )
+        vehicle.async_notify(Update.SOS_CLIP, info.camera)

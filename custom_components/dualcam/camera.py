@@ -1,0 +1,71 @@
+"""Front and rear camera: the latest photo the bridge retained for each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.components.camera import Camera, CameraEntityDescription
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import DualCamConfigEntry
+from .entity import DualCamEntity
+from .models import Update, Vehicle
+
+
+@dataclass(frozen=True, kw_only=True)
+class DualCamCameraDescription(CameraEntityDescription):
+    """A camera and the DualCam lens it shows."""
+
+    camera: str
+
+
+CAMERAS: tuple[DualCamCameraDescription, ...] = (
+    DualCamCameraDescription(key="front_camera", translation_key="front_camera", camera="front"),
+    DualCamCameraDescription(key="rear_camera", translation_key="rear_camera", camera="rear"),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: DualCamConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add both cameras for every vehicle, now and when one appears."""
+    bridge = entry.runtime_data
+
+    @callback
+    def add(vehicle: Vehicle) -> None:
+        async_add_entities(DualCamCamera(bridge, vehicle, d) for d in CAMERAS)
+
+    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
+
+
+class DualCamCamera(DualCamEntity, Camera):
+    """Shows the newest photo; no stream (DualCam only uploads files)."""
+
+    entity_description: DualCamCameraDescription
+    _updates = frozenset({Update.PHOTO})
+    _attr_content_type = "image/jpeg"
+
+    def _wants(self, update: Update, camera: str | None) -> bool:
+        return update is Update.PHOTO and camera == self.entity_description.camera
+
+    def _update_from_vehicle(self, update: Update | None, camera: str | None) -> None:
+        if update is Update.PHOTO:
+            # A new token changes entity_picture, which makes the frontend fetch the photo.
+            self.async_update_token()
+
+    async def async_camera_image(
+        self, width: int | None = None, height: int | None = None
+    ) -> bytes | None:
+        """The latest photo as published (JPEG bytes), unscaled."""
+        photo = self.vehicle.photos.get(self.entity_description.camera)
+        return photo.data if photo else None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """When the shown photo arrived."""
+        photo = self.vehicle.photos.get(self.entity_description.camera)
+        return {"photo_received_at": photo.received_at.isoformat() if photo else None}

@@ -1,0 +1,59 @@
+"""SOS event (AVL 499): server request, DIN1, DIN2 or crash, with position and clips."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import DualCamConfigEntry
+from .const import SOS_TRIGGERS
+from .entity import DualCamEntity
+from .models import Update, Vehicle
+
+SOS = EventEntityDescription(key="sos", translation_key="sos", event_types=list(SOS_TRIGGERS))
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: DualCamConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the SOS event for every vehicle, now and when one appears."""
+    bridge = entry.runtime_data
+
+    @callback
+    def add(vehicle: Vehicle) -> None:
+        async_add_entities([DualCamSosEvent(bridge, vehicle, SOS)])
+
+    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
+
+
+class DualCamSosEvent(DualCamEntity, EventEntity):
+    """Fires once per SOS record; clips that follow it are added as attributes."""
+
+    _updates = frozenset({Update.SOS, Update.SOS_CLIP})
+    _attr_extra_state_attributes: dict[str, Any] = {}
+
+    def _update_from_vehicle(self, update: Update | None, camera: str | None) -> None:
+        if (sos := self.vehicle.last_sos) is None or update is None:
+            return
+        if update is Update.SOS:
+            self._trigger_event(
+                sos.trigger,
+                {
+                    "value": sos.value,
+                    "timestamp": sos.timestamp.isoformat() if sos.timestamp else None,
+                    "position": sos.position,
+                },
+            )
+        clips = [dict(c) for c in sos.clips]
+        latest = clips[-1] if clips else {}
+        # The clip comes minutes after the SOS: attributes change, the event is not re-fired.
+        self._attr_extra_state_attributes = {
+            "clips": clips,
+            "clip_url": latest.get("signed_url") or latest.get("url") or latest.get("bridge_url"),
+            "clip_media_content_id": latest.get("media_content_id"),
+        }

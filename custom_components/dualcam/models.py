@@ -1,0 +1,282 @@
+"""What the bridge publishes, as typed values, and the per-vehicle state built from it.
+
+Parsers take decoded JSON and raise ValueError on anything the contract does not allow,
+so a malformed message is logged and dropped by the caller instead of half-applied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from homeassistant.core import CALLBACK_TYPE, callback
+from homeassistant.util import dt as dt_util
+
+from .const import CAMERA_STATES, CAMERAS, SOS_TRIGGERS
+
+
+class Update(StrEnum):
+    """What changed on a vehicle, so entities can ignore what they do not show."""
+
+    AVAILABILITY = "availability"
+    INFO = "info"
+    CAMERA_STATE = "camera_state"
+    PHOTO = "photo"
+    TRANSFER = "transfer"
+    MEDIA = "media"
+    SOS = "sos"
+    SOS_CLIP = "sos_clip"
+    POSITION = "position"
+
+
+def parse_json(payload: str | bytes) -> dict[str, Any]:
+    """Decode one contract message, which is always a JSON object."""
+    try:
+        data = json.loads(payload)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or (parsed := dt_util.parse_datetime(value)) is None:
+        raise ValueError(f"bad timestamp {value!r}")
+    # The contract says UTC; a timestamp without a zone is taken as UTC, not local time.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_util.UTC)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"bad number {value!r}")
+    return value
+
+
+def _choice(value: Any, choices: tuple[str, ...], name: str) -> str:
+    if value not in choices:
+        raise ValueError(f"bad {name} {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """`P/<imei>/camera/<cam>/state`: the camera's SD-card / presence state."""
+
+    value: int
+    state: str
+    timestamp: datetime | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CameraStatus:
+        """Parse the state message; the name wins, the number is the fallback."""
+        value = data.get("value")
+        state = data.get("state")
+        if state not in CAMERA_STATES:
+            if not isinstance(value, int) or not 0 <= value < len(CAMERA_STATES):
+                raise ValueError(f"bad camera state {data!r}")
+            state = CAMERA_STATES[value]
+        if not isinstance(value, int):
+            value = CAMERA_STATES.index(state)
+        return cls(value, state, _timestamp(data.get("timestamp")))
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """The latest photo of one camera (retained topic)."""
+
+    data: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """`P/<imei>/position`: the newest AVL record's GPS element."""
+
+    latitude: float
+    longitude: float
+    altitude: float | None
+    angle: float | None
+    speed: float | None
+    satellites: int | None
+    timestamp: datetime | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Position:
+        """Parse the position message."""
+        lat, lon = _number(data.get("latitude")), _number(data.get("longitude"))
+        if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError(f"bad coordinates {data!r}")
+        satellites = _number(data.get("satellites"))
+        return cls(
+            latitude=lat,
+            longitude=lon,
+            altitude=_number(data.get("altitude")),
+            angle=_number(data.get("angle")),
+            speed=_number(data.get("speed")),
+            satellites=None if satellites is None else int(satellites),
+            timestamp=_timestamp(data.get("timestamp")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """`P/<imei>/transfer`: progress of the file in flight."""
+
+    file: str | None
+    camera: str | None
+    kind: str | None
+    packets_done: int
+    packets_total: int
+    bytes_per_s: float | None
+    state: str
+
+    @property
+    def percent(self) -> float:
+        """Share of packets received, 100 once done."""
+        if self.state == "done":
+            return 100.0
+        if self.packets_total <= 0:
+            return 0.0
+        return round(min(self.packets_done / self.packets_total, 1.0) * 100, 1)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Transfer:
+        """Parse a progress message."""
+        done, total = _number(data.get("packets_done")), _number(data.get("packets_total"))
+        state = data.get("state")
+        if done is None or total is None or not isinstance(state, str):
+            raise ValueError(f"bad transfer {data!r}")
+        return cls(
+            file=data.get("file"),
+            camera=data.get("camera"),
+            kind=data.get("kind"),
+            packets_done=int(done),
+            packets_total=int(total),
+            bytes_per_s=_number(data.get("bytes_per_s")),
+            state=state,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """`P/<imei>/media`: one completed file, published once per file id."""
+
+    id: str
+    camera: str
+    kind: str
+    mime: str
+    size: int
+    sha256: str
+    received_at: datetime
+    path: str | None
+    url: str | None
+    duration_s: float | None
+    trigger: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MediaInfo:
+        """Parse a media event."""
+        media_id, sha256 = data.get("id"), data.get("sha256")
+        size = _number(data.get("size"))
+        received_at = _timestamp(data.get("received_at"))
+        if (
+            not isinstance(media_id, str | int)
+            or not isinstance(sha256, str)
+            or size is None
+            or received_at is None
+        ):
+            raise ValueError(f"bad media event {data!r}")
+        trigger = data.get("trigger")
+        return cls(
+            id=str(media_id),
+            camera=_choice(data.get("camera"), CAMERAS, "camera"),
+            kind=_choice(data.get("kind"), ("photo", "video"), "kind"),
+            mime=str(data.get("mime") or "application/octet-stream"),
+            size=int(size),
+            sha256=sha256.lower(),
+            received_at=received_at,
+            path=data.get("path"),
+            url=data.get("url"),
+            duration_s=_number(data.get("duration_s")),
+            trigger=None if trigger is None else str(trigger),
+        )
+
+
+@dataclass(slots=True)
+class SosReport:
+    """`P/<imei>/sos` (AVL 499) plus the clips that arrived for it afterwards."""
+
+    value: int
+    trigger: str
+    timestamp: datetime | None
+    position: dict[str, Any] | None
+    received_at: datetime
+    clips: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SosReport:
+        """Parse an SOS record; the trigger name wins, the number is the fallback."""
+        value, trigger = data.get("value"), data.get("trigger")
+        if trigger not in SOS_TRIGGERS:
+            if not isinstance(value, int) or not 0 <= value < len(SOS_TRIGGERS):
+                raise ValueError(f"bad sos {data!r}")
+            trigger = SOS_TRIGGERS[value]
+        if not isinstance(value, int):
+            value = SOS_TRIGGERS.index(trigger)
+        position = data.get("position")
+        if position is not None and not isinstance(position, dict):
+            raise ValueError(f"bad sos position {position!r}")
+        return cls(
+            value=value,
+            trigger=trigger,
+            timestamp=_timestamp(data.get("timestamp")),
+            position=position,
+            received_at=dt_util.utcnow(),
+        )
+
+
+VehicleListener = Callable[[Update, str | None], None]
+
+
+@dataclass(slots=True)
+class Vehicle:
+    """Everything known about one tracker, fed by the bridge's topics."""
+
+    imei: str
+    name: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    online: bool | None = None
+    device_id: str | None = None
+    camera_states: dict[str, CameraStatus] = field(default_factory=dict)
+    photos: dict[str, Photo] = field(default_factory=dict)
+    transfer: Transfer | None = None
+    position: Position | None = None
+    last_media: MediaInfo | None = None
+    last_sos: SosReport | None = None
+    _listeners: list[VehicleListener] = field(default_factory=list, repr=False)
+
+    @property
+    def display_name(self) -> str:
+        """The bridge's name for the vehicle, else its IMEI."""
+        return self.name or self.imei
+
+    @callback
+    def async_add_listener(self, listener: VehicleListener) -> CALLBACK_TYPE:
+        """Call listener(update, camera) on every change; returns the remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    @callback
+    def async_notify(self, update: Update, camera: str | None = None) -> None:
+        """Tell the listeners what changed."""
+        for listener in list(self._listeners):
+            listener(update, camera)

@@ -1,0 +1,126 @@
+"""Sensors: camera states (enum), transfer progress, last media received."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+)
+from homeassistant.const import PERCENTAGE
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from . import DualCamConfigEntry
+from .const import CAMERA_STATES
+from .entity import DualCamEntity
+from .models import Update, Vehicle
+
+
+@dataclass(frozen=True, kw_only=True)
+class DualCamSensorDescription(SensorEntityDescription):
+    """A sensor, the updates it follows and how to read it from the vehicle."""
+
+    updates: frozenset[Update]
+    value_fn: Callable[[Vehicle], StateType | datetime]
+    attrs_fn: Callable[[Vehicle], dict[str, Any] | None] = lambda _: None
+
+
+def _camera_state(camera: str) -> Callable[[Vehicle], str | None]:
+    def value(vehicle: Vehicle) -> str | None:
+        status = vehicle.camera_states.get(camera)
+        return status.state if status else None
+
+    return value
+
+
+def _transfer_attrs(vehicle: Vehicle) -> dict[str, Any] | None:
+    if (t := vehicle.transfer) is None:
+        return None
+    return {
+        "state": t.state,
+        "camera": t.camera,
+        "kind": t.kind,
+        "file": t.file,
+        "packets_done": t.packets_done,
+        "packets_total": t.packets_total,
+        "bytes_per_s": t.bytes_per_s,
+    }
+
+
+def _media_attrs(vehicle: Vehicle) -> dict[str, Any] | None:
+    if (m := vehicle.last_media) is None:
+        return None
+    return {"camera": m.camera, "kind": m.kind, "trigger": m.trigger, "id": m.id}
+
+
+SENSORS: tuple[DualCamSensorDescription, ...] = (
+    *(
+        DualCamSensorDescription(
+            key=f"{camera}_camera_state",
+            translation_key=f"{camera}_camera_state",
+            device_class=SensorDeviceClass.ENUM,
+            options=list(CAMERA_STATES),
+            updates=frozenset({Update.CAMERA_STATE}),
+            value_fn=_camera_state(camera),
+        )
+        for camera in ("front", "rear")
+    ),
+    DualCamSensorDescription(
+        key="transfer_progress",
+        translation_key="transfer_progress",
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=0,
+        updates=frozenset({Update.TRANSFER}),
+        value_fn=lambda v: v.transfer.percent if v.transfer else None,
+        attrs_fn=_transfer_attrs,
+    ),
+    DualCamSensorDescription(
+        key="last_media",
+        translation_key="last_media",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        updates=frozenset({Update.MEDIA}),
+        value_fn=lambda v: v.last_media.received_at if v.last_media else None,
+        attrs_fn=_media_attrs,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: DualCamConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the sensors for every vehicle, now and when one appears."""
+    bridge = entry.runtime_data
+
+    @callback
+    def add(vehicle: Vehicle) -> None:
+        async_add_entities(DualCamSensor(bridge, vehicle, d) for d in SENSORS)
+
+    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
+
+
+class DualCamSensor(DualCamEntity, SensorEntity):
+    """A value read from the vehicle's state."""
+
+    entity_description: DualCamSensorDescription
+
+    def _wants(self, update: Update, camera: str | None) -> bool:
+        return update in self.entity_description.updates
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """Current value."""
+        return self.entity_description.value_fn(self.vehicle)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details of the value, where there are any."""
+        return self.entity_description.attrs_fn(self.vehicle)

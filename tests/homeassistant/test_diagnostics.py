@@ -1,0 +1,60 @@
+"""Diagnostics of the entry and of a vehicle: useful content, no IMEI, no location."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import IMEI, IMEI2, POSITION, fire
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+    get_diagnostics_for_device,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.dualcam.const import CONF_VEHICLES, DOMAIN
+
+
+@pytest.mark.parametrize("entry_options", [{CONF_VEHICLES: [IMEI, IMEI2]}])
+async def test_entry_diagnostics(
+    hass: HomeAssistant, loaded: MockConfigEntry, hass_client: ClientSessionGenerator
+) -> None:
+    """The bridge and vehicle state are there; IMEIs and coordinates are not."""
+    assert await async_setup_component(hass, "diagnostics", {})
+    fire(hass, f"{IMEI}/info", {"imei": IMEI, "name": f"Van {IMEI}"})
+    fire(hass, f"{IMEI}/sos", {"value": 3, "trigger": "crash", "position": POSITION})
+    fire(hass, f"{IMEI2}/availability", "online")
+    await hass.async_block_till_done()
+
+    result = await get_diagnostics_for_config_entry(hass, hass_client, loaded)
+    text = json.dumps(result)
+    assert IMEI not in text and IMEI2 not in text
+    assert str(POSITION["latitude"]) not in text
+    assert result["entry"]["data"] == {"topic_prefix": "dualcam"}
+    assert result["entry"]["options"]["vehicles"] == "**REDACTED**"
+    assert result["bridge"]["info"]["version"] == "0.1.0"
+    assert result["bridge"]["online"] is True
+    vehicle, other = result["vehicle_states"]
+    assert other == {**other, "imei": "**REDACTED**", "online": True}
+    assert vehicle["imei"] == "**REDACTED**"
+    assert vehicle["name"] == "Van **REDACTED**"
+    assert vehicle["last_sos"]["trigger"] == "crash"
+    assert vehicle["position"] == "**REDACTED**"
+
+
+async def test_device_diagnostics(
+    hass: HomeAssistant, loaded: MockConfigEntry, hass_client: ClientSessionGenerator
+) -> None:
+    """A vehicle's diagnostics: its state, without its IMEI."""
+    assert await async_setup_component(hass, "diagnostics", {})
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)})
+    result = await get_diagnostics_for_device(hass, hass_client, loaded, device)
+    assert IMEI not in json.dumps(result)
+    assert result["device"]["model"] == "DualCam"
+    assert result["vehicle"]["camera_states"]["front"]["state"] == "no_card"
+    assert result["vehicle"]["photos"]["front"]["bytes"] > 0
+    assert result["vehicle"]["online"] is True
