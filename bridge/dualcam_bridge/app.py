@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+from .avl.service import AvlService
 from .config import Config
 from .devices import DeviceRegistry
 from .events import BridgeEvent, EventHandler
@@ -32,6 +33,9 @@ class Bridge:
             CameraServerConfig.from_dict(config.camera), self.store, self.devices, self.emit
         )
         self.store.on_media_completed(self.emit)
+        self.avl = AvlService(config.avl, config.data_dir, self.devices, self.emit)
+        # Registered after emit: subscribers see the MediaCompleted before its SosClipLinked.
+        self.store.on_media_completed(self.avl.on_media_completed)
         self._tasks: list[asyncio.Task] = []
 
     def subscribe(self, handler: EventHandler) -> None:
@@ -47,6 +51,7 @@ class Bridge:
 
     async def start(self) -> None:
         await self.camera.start()
+        await self.avl.start()
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
 
     async def stop(self) -> None:
@@ -56,6 +61,7 @@ class Bridge:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.camera.stop()
+        await self.avl.stop()
         self.store.close()
 
     async def __aenter__(self) -> Bridge:
@@ -70,6 +76,7 @@ class Bridge:
         while True:
             try:
                 apply_retention(self.store, media["max_age_days"], media["max_total_gb"])
+                self.avl.prune()
             except Exception:
                 log.exception("retention pass failed")
             await asyncio.sleep(media["retention_interval"])

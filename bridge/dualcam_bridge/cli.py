@@ -71,6 +71,20 @@ def _cmd_simulate_camera(args: argparse.Namespace) -> int:
     return 0 if len(result.delivered) == len(files) or args.unavailable else 1
 
 
+def _cmd_simulate_tracker(args: argparse.Namespace) -> int:
+    from .simulator.fleet import run_tracker_command
+
+    _setup_logging(args.log_level)
+    return run_tracker_command(args)
+
+
+def _cmd_simulate_fleet(args: argparse.Namespace) -> int:
+    from .simulator.fleet import run_fleet_command
+
+    _setup_logging(args.log_level)
+    return run_fleet_command(args)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -117,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     cam.add_argument("--seed", type=int, default=None)
     cam.add_argument("--log-level", default="warning")
     cam.set_defaults(func=_cmd_simulate_camera)
+
+    from .simulator.fleet import add_fleet_arguments, add_tracker_arguments
+
+    tracker = simsub.add_parser("tracker", help="an FMx125 tracker with a DualCam (AVL + commands)")
+    add_tracker_arguments(tracker)
+    tracker.set_defaults(func=_cmd_simulate_tracker)
+    fleet = simsub.add_parser("fleet", help="N vehicles (tracker + DualCam) at once")
+    add_fleet_arguments(fleet)
+    fleet.set_defaults(func=_cmd_simulate_fleet)
 
     demo = sub.add_parser("demo", help="bridge + simulated cameras in one process")
     demo.add_argument("--data-dir", default="./dualcam-demo-data")

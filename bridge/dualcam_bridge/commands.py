@@ -268,9 +268,18 @@ def parse_response(text: str) -> CommandResult:
     return UnrecognizedResponse(clean)
 
 
+# Replies that name the command they answer (getinfo's "INI:…", getver's "Ver:…").
+_REPLY_VERBS = (("INI:", "getinfo"), ("Ver:", "getver"))
+
+
 def response_matches(command: str, result: CommandResult) -> bool:
     """False only when the reply clearly answers a different command (a late one)."""
     verb = command.split(":", 1)[0].split(" ", 1)[0].lower()
+    if isinstance(result, UnrecognizedResponse):
+        # A late getinfo answer must not complete the camreq sent after it timed out.
+        for prefix, answers in _REPLY_VERBS:
+            if result.text.startswith(prefix):
+                return verb == answers
     if isinstance(result, CameraRequestAccepted | CameraRequestRejected):
         if verb != "camreq":
             return False

@@ -55,6 +55,20 @@ MEDIA = vol.Schema(
     }
 )
 
+AVL = vol.Schema(
+    {
+        vol.Optional("enabled", default=True): bool,
+        vol.Optional("host", default="0.0.0.0"): str,
+        vol.Optional("port", default=5027): PORT,
+        vol.Optional("idle_timeout", default=600.0): _positive(),
+        vol.Optional("max_connections", default=2000): vol.All(int, vol.Range(min=1)),
+        vol.Optional("command_timeout", default=30.0): _positive(),
+        vol.Optional("command_ttl", default=300.0): _positive(),
+        vol.Optional("retention_days", default=30): _non_negative(),
+        vol.Optional("sos_clip_window", default=120.0): _positive(),
+    }
+)
+
 SCHEMA = vol.Schema(
     {
         vol.Optional("data_dir", default="./dualcam-data"): str,
@@ -65,6 +79,7 @@ SCHEMA = vol.Schema(
         vol.Optional("devices", default=list): [DEVICE],
         vol.Optional("camera", default=dict): CAMERA,
         vol.Optional("media", default=dict): MEDIA,
+        vol.Optional("avl", default=dict): AVL,
     },
     extra=vol.PREVENT_EXTRA,
 )
@@ -91,6 +106,10 @@ class Config:
     @property
     def media(self) -> dict[str, Any]:
         return self.raw["media"]
+
+    @property
+    def avl(self) -> dict[str, Any]:
+        return self.raw["avl"]
 
     @property
     def devices(self) -> list[dict[str, Any]]:

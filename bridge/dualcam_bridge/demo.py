@@ -10,8 +10,10 @@ from .app import Bridge
 from .config import validate
 from .events import BridgeEvent, MediaCompleted
 from .simulator.camera import Faults, SimulatedCamera, make_captures
+from .simulator.fleet import demo_crash
 
 DEMO_IMEI_BASE = 352094082736900
+CRASH_IMEI = "352094082736999"  # the vehicle that crashes (its clips are not counted above)
 
 
 async def run_demo(
@@ -25,12 +27,17 @@ async def run_demo(
 ) -> list[MediaCompleted]:
     """Start a bridge on a free loopback port, upload from ``cameras`` simulated DualCams."""
     config = validate(
-        {"data_dir": str(data_dir), "camera": {"host": "127.0.0.1", "port": 0}, "media": {}}
+        {
+            "data_dir": str(data_dir),
+            "camera": {"host": "127.0.0.1", "port": 0},
+            "avl": {"host": "127.0.0.1", "port": 0},
+            "media": {},
+        }
     )
     done: list[MediaCompleted] = []
 
     async def show(event: BridgeEvent) -> None:
-        if isinstance(event, MediaCompleted):
+        if isinstance(event, MediaCompleted) and event.imei != CRASH_IMEI:
             done.append(event)
             out(_describe(event))
 
@@ -59,6 +66,7 @@ async def run_demo(
             f"done: {len(done)} files stored of {sent} sent "
             f"({resumes} transfers resumed after injected link drops and bad CRCs)"
         )
+        await demo_crash(bridge.subscribe, "127.0.0.1", bridge.avl.port, port, CRASH_IMEI, out)
         if keep_running:
             out(f"bridge keeps running on 127.0.0.1:{port}; Ctrl-C to stop")
             await asyncio.Event().wait()

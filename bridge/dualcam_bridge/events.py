@@ -131,10 +131,23 @@ class SosTriggered:
     value: int
     timestamp: datetime
     position: Position | None = None
+    id: str | None = None  # stable per record (same on a resend or another bridge)
 
     @property
     def trigger(self) -> str:
         return SOS_TRIGGER_NAMES.get(self.value, f"unknown_{self.value}")
+
+
+@dataclass(frozen=True, slots=True)
+class SosClipLinked:
+    """The video an SOS produced has arrived: same IMEI, matching trigger, within the window."""
+
+    imei: str
+    sos_id: str
+    media_id: str
+    camera: Camera
+    path: Path
+    trigger: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +183,7 @@ BridgeEvent = (
     | TransferProgress
     | CameraStateChanged
     | SosTriggered
+    | SosClipLinked
     | PositionUpdated
     | TrackerAvailability
     | DeviceSeen

@@ -61,7 +61,8 @@ def bridge_config(tmp_path: Path) -> Callable[..., dict[str, Any]]:
     def make(**overrides: Any) -> dict[str, Any]:
         camera = {"host": "127.0.0.1", "port": 0, "idle_timeout": 5, "metadata_timeout": 0.5}
         camera.update(overrides.pop("camera", {}))
-        return {"data_dir": str(tmp_path / "data"), "camera": camera, **overrides}
+        avl = {"host": "127.0.0.1", "port": 0, **overrides.pop("avl", {})}
+        return {"data_dir": str(tmp_path / "data"), "camera": camera, "avl": avl, **overrides}
 
     return make
 

@@ -1,0 +1,106 @@
+"""The AVL side of the bridge as one object: database, record handling, clips, commands, server.
+
+avl = AvlService(config.avl, config.data_dir, devices, bridge.emit)
+store.on_media_completed(avl.on_media_completed)   # SOS ↔ clip links
+await avl.start() … await avl.stop()
+reply = await avl.router.submit(imei, {"command": "camreq", "file_type": "photo", …})
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..devices import DeviceRegistry
+from ..events import EventHandler, MediaCompleted
+from ..media.spool import now_utc
+from ..server.avl import AvlServer, AvlServerConfig
+from ..server.command_router import CommandRouter
+from .database import AvlDatabase
+from .sos_clips import ClipLink, SosClipLinker
+from .tracker_state import TrackerState
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "avl.sqlite3"
+
+
+class AvlService:
+    """Owns ``<data_dir>/avl.sqlite3`` and runs the AVL server and the command router."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | AvlServerConfig,
+        data_dir: Path,
+        devices: DeviceRegistry,
+        emit: EventHandler,
+    ) -> None:
+        cfg = (
+            config
+            if isinstance(config, AvlServerConfig)
+            else AvlServerConfig.from_dict(dict(config))
+        )
+        self.config = cfg
+        self.db = AvlDatabase(Path(data_dir) / DB_NAME)
+        self.clips = SosClipLinker(self.db, window=cfg.sos_clip_window)
+        self.state = TrackerState(self.db, self.clips)
+        self.router = CommandRouter(devices, timeout=cfg.command_timeout, ttl=cfg.command_ttl)
+        self.server = AvlServer(cfg, self.state, devices, emit, self.router)
+        self._emit = emit
+        self._started = False
+
+    @property
+    def port(self) -> int | None:
+        """The AVL port actually bound (None when ``avl.enabled`` is false)."""
+        return self.server.port if self._started else None
+
+    async def start(self) -> None:
+        """Start the router, then listen (unless disabled)."""
+        await self.router.start()
+        if self.config.enabled:
+            await self.server.start()
+            self._started = True
+
+    async def stop(self) -> None:
+        """Close every tracker link, end waiting commands, close the database."""
+        if self._started:
+            await self.server.stop()
+            self._started = False
+        await self.router.stop()
+        self.db.close()
+
+    async def __aenter__(self) -> AvlService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def on_media_completed(self, media: MediaCompleted) -> None:
+        """A stored file: if it is the clip of an SOS, link it and announce ``SosClipLinked``."""
+        try:
+            links = self.clips.media_completed(media)
+        except sqlite3.Error as exc:
+            log.error("%s: could not link %s to an SOS: %s", media.imei, media.path.name, exc)
+            return
+        for link in links:
+            log.info("%s: SOS %s: %s clip %s", link.imei, link.sos_id, link.camera, link.path.name)
+            await self._emit(link)
+
+    def find_clip_for_sos(self, sos_id: str, camera: str | None = None) -> ClipLink | None:
+        """The clip linked to an SOS (front first), or None while it has not arrived."""
+        return self.clips.find_clip_for_sos(sos_id, camera)
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Retention: drop AVL rows older than ``avl.retention_days`` (0 keeps everything)."""
+        days = self.config.retention_days
+        if days <= 0:
+            return 0
+        removed = self.db.prune((now or now_utc()) - timedelta(days=days))
+        if removed:
+            log.info("AVL retention removed %d rows", removed)
+        return removed

@@ -1,0 +1,341 @@
+"""The asyncio AVL server: a thin loop around ``AvlServerConnection`` and ``TrackerState``.
+
+One task per tracker connection. A packet is ACKed only after its records are stored and
+their events delivered, so a bridge that dies in between gets the packet again; a frame with
+a bad CRC is not ACKed (the tracker resends it). Timeouts are about progress: a link that
+completes no good frame for ``idle_timeout`` seconds is closed. A second login from the same
+IMEI supersedes the first link. Bad device input gets a defined answer — a rejected login
+(``00``), or the link closed without an ACK — and one log line naming the tracker, never a
+traceback and never an effect on another tracker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from ..avl.tracker_state import TrackerState
+from ..devices import DeviceRegistry
+from ..events import BridgeEvent, DeviceSeen, EventHandler, TrackerAvailability
+from ..media.spool import now_utc
+from ..protocol.codec8 import (
+    DEFAULT_MAX_FRAME_SIZE,
+    AvlEvent,
+    AvlServerConnection,
+    AvlState,
+    BadCrc,
+    CommandResponse,
+    LoginRequest,
+    RecordsReceived,
+    UnsolicitedResponse,
+)
+from ..protocol.errors import DeviceProtocolError
+from .command_router import CommandRouter
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 64 * 1024
+REJECT = b"\x00"
+
+
+@dataclass(frozen=True)
+class AvlServerConfig:
+    """The ``avl:`` config section."""
+
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = 5027
+    idle_timeout: float = 600.0  # trackers close an idle link themselves after ~300 s
+    max_connections: int = 2000
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    command_timeout: float = 30.0
+    command_ttl: float = 300.0
+    retention_days: float = 30.0
+    sos_clip_window: float = 120.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AvlServerConfig:
+        """Build from the validated config section (unknown keys are ignored)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class AvlServer:
+    """Accepts tracker connections and runs one ``AvlLink`` per socket."""
+
+    def __init__(
+        self,
+        config: AvlServerConfig,
+        state: TrackerState,
+        devices: DeviceRegistry,
+        on_event: EventHandler | None = None,
+        router: CommandRouter | None = None,
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.devices = devices
+        self.on_event = on_event
+        self.router = router
+        self.links: set[AvlLink] = set()
+        self.by_imei: dict[str, AvlLink] = {}
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        """Listen."""
+        self._server = await asyncio.start_server(
+            self._accept, self.config.host, self.config.port, limit=READ_SIZE, backlog=1024
+        )
+        log.info("AVL server listening on %s:%d", self.config.host, self.port)
+
+    async def stop(self) -> None:
+        """Close every link (un-ACKed records are resent to the next bridge) and stop."""
+        if self._server is not None:
+            self._server.close()
+        for link in list(self.links):
+            link.abort("bridge stopping")
+        tasks = [link.task for link in self.links if link.task]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    async def __aenter__(self) -> AvlServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def emit(self, event: BridgeEvent) -> None:
+        """Deliver one event; a failing subscriber is logged, never fatal to the link."""
+        if self.on_event is None:
+            return
+        try:
+            await self.on_event(event)
+        except Exception:
+            log.exception("event subscriber failed for %s", type(event).__name__)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = _peer(writer.get_extra_info("peername"))
+        if len(self.links) >= self.config.max_connections:
+            log.warning("tracker ? (%s) refused: %d connections open", peer, len(self.links))
+            writer.transport.abort()
+            return
+        link = AvlLink(self, reader, writer, peer)
+        link.task = asyncio.current_task()
+        self.links.add(link)
+        try:
+            await link.run()
+        finally:
+            self.links.discard(link)
+
+
+class AvlLink:
+    """One tracker socket: bytes → connection → records handled → ACK; commands down."""
+
+    def __init__(
+        self,
+        server: AvlServer,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+    ) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.peer = peer
+        self.conn = AvlServerConnection(max_frame_size=server.config.max_frame_size)
+        self.task: asyncio.Task[Any] | None = None
+        self.imei: str | None = None
+        self.online = False  # logged in and registered as the IMEI's link
+        self._closing: str | None = None
+        self._last_progress = 0.0
+
+    @property
+    def who(self) -> str:
+        """How log lines name this tracker."""
+        return f"tracker {self.imei or '?'} ({self.peer})"
+
+    def abort(self, reason: str) -> None:
+        """Drop the link now (superseded, shutdown, storage failure); nothing more is ACKed."""
+        self._closing = reason
+        self.writer.transport.abort()
+
+    # ---- CommandLink (for the router) --------------------------------------------------------
+
+    def send_command(self, text: str) -> None:
+        """Write one Codec 12 command."""
+        if self._closing or self.writer.is_closing() or self.conn.state is not AvlState.ONLINE:
+            raise ConnectionError("the link is closing")
+        self.writer.write(self.conn.send_command(text))
+
+    def forget_command(self) -> None:
+        """The router gave up on the oldest command."""
+        self.conn.forget_command()
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the link until it closes, fails, idles out or is superseded."""
+        idle = self.server.config.idle_timeout
+        loop = asyncio.get_running_loop()
+        self._last_progress = loop.time()
+        try:
+            while self._closing is None and self.conn.state is not AvlState.CLOSED:
+                try:
+                    async with asyncio.timeout_at(self._last_progress + idle):
+                        data = await self.reader.read(READ_SIZE)
+                except TimeoutError:
+                    log.warning("%s: no progress for %g s, closing", self.who, idle)
+                    break
+                if not data:
+                    if self._closing is None:
+                        log.info("%s: disconnected", self.who)
+                    break
+                try:
+                    await self._process(data)
+                except DeviceProtocolError as exc:
+                    self._protocol_error(exc)
+                    break
+        except (ConnectionError, OSError) as exc:
+            if self._closing is None:
+                log.info("%s: connection lost: %s", self.who, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug must not take the server down; it is logged with the tracker named.
+            log.exception("%s: unexpected error", self.who)
+        finally:
+            await self._finish()
+
+    def _protocol_error(self, exc: DeviceProtocolError) -> None:
+        if not self.online and not self.writer.is_closing():
+            # The tracker is waiting for its login answer: tell it no before closing.
+            self.writer.write(REJECT)
+            log.warning("%s: bad login: %s; rejected, closing", self.who, exc.reason)
+            return
+        log.warning("%s: protocol error: %s; closing", self.who, exc.reason)
+
+    async def _finish(self) -> None:
+        if self._closing and self._closing != "login rejected":
+            log.info("%s: closed (%s)", self.who, self._closing)
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        imei, server = self.imei, self.server
+        if not self.online or imei is None:
+            return
+        if server.router is not None:
+            server.router.tracker_disconnected(imei, self)
+        if server.by_imei.get(imei) is self:  # a superseded link leaves the tracker online
+            del server.by_imei[imei]
+            await server.emit(TrackerAvailability(imei, False, now_utc()))
+
+    async def _process(self, data: bytes) -> None:
+        events = self.conn.receive_data(data)
+        while True:
+            rescan = False
+            for event in events:
+                rescan |= await self._handle(event)
+                if self._closing is not None:
+                    return
+            if not rescan and self.conn.state is not AvlState.ERROR:
+                return
+            # Bytes pipelined behind the login, or the error latched after good frames.
+            events = self.conn.receive_data(b"")
+
+    async def _handle(self, event: AvlEvent) -> bool:
+        """Act on one event; True when the buffer must be scanned again (after a login)."""
+        if isinstance(event, RecordsReceived):
+            await self._records(event)
+        elif isinstance(event, LoginRequest):
+            return await self._login(event.imei)
+        elif isinstance(event, CommandResponse | UnsolicitedResponse):
+            self._response(event.text)
+        elif isinstance(event, BadCrc):
+            log.warning(
+                "%s: codec 0x%02x frame with a bad CRC (carries 0x%08x, data gives 0x%04x); "
+                "not ACKed",
+                self.who,
+                event.codec_id,
+                event.received,
+                event.computed,
+            )
+        return False
+
+    async def _login(self, imei: str) -> bool:
+        server = self.server
+        self.imei = imei
+        if not server.devices.is_allowed(imei):
+            log.warning("%s: IMEI not in the device list, login rejected", self.who)
+            self.writer.write(self.conn.reject_login())
+            self._closing = "login rejected"
+            return False
+        old = server.by_imei.get(imei)
+        if old is not None and old is not self:
+            log.info("%s: new connection supersedes the one from %s", self.who, old.peer)
+            old.abort("superseded by a new connection")
+        server.by_imei[imei] = self
+        self.online = True
+        self.writer.write(self.conn.accept_login())
+        self._last_progress = asyncio.get_running_loop().time()
+        log.info("%s: logged in", self.who)
+        now = now_utc()
+        await server.emit(DeviceSeen(imei, server.devices.name(imei), None, now, {"source": "avl"}))
+        await server.emit(TrackerAvailability(imei, True, now))
+        if server.router is not None and self._closing is None:
+            server.router.tracker_connected(imei, self)
+        return True
+
+    async def _records(self, event: RecordsReceived) -> None:
+        assert self.imei is not None
+        state = self.server.state
+        try:
+            handled = state.handle(self.imei, event.records)
+            try:
+                for domain_event in handled.events:
+                    await self.server.emit(domain_event)
+                state.delivered(handled)
+            finally:
+                state.release(handled)
+        except sqlite3.Error as exc:
+            # Not ACKed: the tracker keeps the records and sends them again later.
+            log.error("%s: cannot store records: %s; not ACKed, dropping the link", self.who, exc)
+            self.abort("storage failure")
+            return
+        if self._closing is not None:
+            return  # superseded while delivering: the new link gets the resend
+        self.writer.write(self.conn.ack())
+        await self.writer.drain()
+        self._last_progress = asyncio.get_running_loop().time()
+        log.debug(
+            "%s: ACKed %d records (%d new, %d resent)",
+            self.who,
+            len(event.records),
+            handled.new,
+            handled.duplicates,
+        )
+
+    def _response(self, text: str) -> None:
+        router = self.server.router
+        assert self.imei is not None
+        self._last_progress = asyncio.get_running_loop().time()
+        if router is not None and router.response_received(self.imei, text):
+            log.info("%s: answered %r", self.who, text[:200])
+            return
+        log.warning("%s: answer with no command outstanding, ignored: %r", self.who, text[:200])
+
+
+def _peer(peer: Any) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
