@@ -96,6 +96,7 @@ async def run_bridge_ingest(fleet: dict[str, list[SimFile]], workdir: Path) -> d
         "camera": {"host": "127.0.0.1", "port": port, "max_connections": 5000, "idle_timeout": 600},
         "media": {"remux_mp4": False},
         "avl": {"enabled": False},
+        "mqtt": {"enabled": False},
     }
     (workdir / "bridge.yaml").write_text(yaml.safe_dump(cfg))
     prof = ["-m", "cProfile", "-o", PROFILE] if PROFILE else []
@@ -183,6 +184,7 @@ async def run_idle(count: int, workdir: Path) -> dict[str, float]:
             "idle_timeout": 600,
         },
         "avl": {"enabled": False},
+        "mqtt": {"enabled": False},
     }
     (workdir / "idle.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.Popen(

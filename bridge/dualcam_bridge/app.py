@@ -13,6 +13,8 @@ from .events import BridgeEvent, EventHandler
 from .media.remux import Remuxer
 from .media.retention import apply_retention
 from .media.store import MediaStore
+from .mqtt import BridgeInfo, MqttPublisher, MqttSettings
+from .mqtt.publisher import PublishedHook
 from .server.camera import CameraServer, CameraServerConfig
 
 log = logging.getLogger(__name__)
@@ -21,8 +23,14 @@ log = logging.getLogger(__name__)
 class Bridge:
     """``async with Bridge(config) as bridge:`` runs everything the config asks for."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, on_published: PublishedHook | None = None) -> None:
         self.config = config
+        self.mqtt_settings = MqttSettings.from_config(config.mqtt)
+        self.mqtt: MqttPublisher | None = None
+        self._on_published = on_published
+        # Events wait for this: nothing is emitted before every subscriber (MQTT) is up, so an
+        # early record is ACKed only once it is in the MQTT outbox.
+        self._ready = asyncio.Event()
         self.devices = DeviceRegistry(config.devices, config.allow_unknown_devices)
         media = config.media
         self.store = MediaStore(
@@ -43,6 +51,8 @@ class Bridge:
         self._subscribers.append(handler)
 
     async def emit(self, event: BridgeEvent) -> None:
+        """Hand an event to every subscriber, in order (waits until the bridge is up)."""
+        await self._ready.wait()
         for handler in self._subscribers:
             try:
                 await handler(event)
@@ -52,6 +62,21 @@ class Bridge:
     async def start(self) -> None:
         await self.camera.start()
         await self.avl.start()
+        if self.mqtt_settings.enabled:
+            self.mqtt = MqttPublisher(
+                self.mqtt_settings,
+                self.config.data_dir / "mqtt.sqlite3",
+                bridge_info=BridgeInfo(camera_port=self.camera.port, avl_port=self.avl.port),
+                handle_command=self.avl.router,
+                on_published=self._on_published,
+            )
+            try:
+                await self.mqtt.start()
+            except BaseException:
+                await self._stop_servers()
+                raise
+            self._subscribers.insert(0, self.mqtt.handle_event)
+        self._ready.set()
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
 
     async def stop(self) -> None:
@@ -60,9 +85,14 @@ class Bridge:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._stop_servers()
+        if self.mqtt is not None:
+            await self.mqtt.stop()
+        self.store.close()
+
+    async def _stop_servers(self) -> None:
         await self.camera.stop()
         await self.avl.stop()
-        self.store.close()
 
     async def __aenter__(self) -> Bridge:
         await self.start()

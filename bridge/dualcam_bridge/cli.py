@@ -99,6 +99,25 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_listen(args: argparse.Namespace) -> int:
+    from .mqtt.config import MqttSettings
+    from .mqtt.listen import run_listen
+
+    config = load(args.config)
+    section = dict(config.mqtt)
+    for key in ("host", "port", "topic_prefix"):
+        if getattr(args, key) is not None:
+            section[key] = getattr(args, key)
+    settings = MqttSettings.from_config(section)
+    print(
+        f"listening on {settings.broker_host}:{settings.broker_port} "
+        f"to {settings.topic_prefix}/# (Ctrl-C to stop)",
+        file=sys.stderr,
+    )
+    run_listen(settings, args.topic)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dualcam-bridge", description="Teltonika DualCam to disk, MQTT and Home Assistant"
@@ -140,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     fleet = simsub.add_parser("fleet", help="N vehicles (tracker + DualCam) at once")
     add_fleet_arguments(fleet)
     fleet.set_defaults(func=_cmd_simulate_fleet)
+
+    listen = sub.add_parser("listen", help="print the bridge's MQTT messages (debugging)")
+    listen.add_argument("--config", "-c", help="the bridge's config (for its mqtt: section)")
+    listen.add_argument("--host", default=None, help="broker (default: the config's, or local)")
+    listen.add_argument("--port", type=int, default=None)
+    listen.add_argument("--topic-prefix", dest="topic_prefix", default=None)
+    listen.add_argument("--topic", default=None, help="topic filter (default: <prefix>/#)")
+    listen.set_defaults(func=_cmd_listen)
 
     demo = sub.add_parser("demo", help="bridge + simulated cameras in one process")
     demo.add_argument("--data-dir", default="./dualcam-demo-data")

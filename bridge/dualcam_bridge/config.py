@@ -13,6 +13,8 @@ from typing import Any
 import voluptuous as vol
 import yaml
 
+from .mqtt.config import MQTT_SCHEMA
+
 IMEI = vol.All(str, vol.Match(r"^\d{15}$", msg="must be a 15-digit IMEI"))
 PORT = vol.All(int, vol.Range(min=0, max=65535))
 
@@ -80,6 +82,7 @@ SCHEMA = vol.Schema(
         vol.Optional("camera", default=dict): CAMERA,
         vol.Optional("media", default=dict): MEDIA,
         vol.Optional("avl", default=dict): AVL,
+        vol.Optional("mqtt", default=dict): MQTT_SCHEMA,
     },
     extra=vol.PREVENT_EXTRA,
 )
@@ -110,6 +113,10 @@ class Config:
     @property
     def avl(self) -> dict[str, Any]:
         return self.raw["avl"]
+
+    @property
+    def mqtt(self) -> dict[str, Any]:
+        return self.raw["mqtt"]
 
     @property
     def devices(self) -> list[dict[str, Any]]:

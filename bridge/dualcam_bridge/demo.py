@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 from pathlib import Path
 
 from .app import Bridge
 from .config import validate
 from .events import BridgeEvent, MediaCompleted
+from .mqtt.listen import describe
 from .simulator.camera import Faults, SimulatedCamera, make_captures
 from .simulator.fleet import demo_crash
 
@@ -24,27 +26,40 @@ async def run_demo(
     faults: Faults | None = None,
     keep_running: bool = False,
     out=print,
+    show_mqtt: bool = True,
 ) -> list[MediaCompleted]:
-    """Start a bridge on a free loopback port, upload from ``cameras`` simulated DualCams."""
+    """Start a bridge on free loopback ports, upload from ``cameras`` simulated DualCams."""
+    mqtt_port = _free_port()
     config = validate(
         {
             "data_dir": str(data_dir),
             "camera": {"host": "127.0.0.1", "port": 0},
             "avl": {"host": "127.0.0.1", "port": 0},
-            "media": {},
+            # The embedded broker, on a free port so a broker already on 1883 is no obstacle.
+            "mqtt": {"port": mqtt_port},
         }
     )
     done: list[MediaCompleted] = []
+
+    def published(topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        if show_mqtt:
+            line = describe(topic, payload, qos, retain)
+            out("mqtt → " + (line if len(line) <= 200 else line[:197] + "…"))
 
     async def show(event: BridgeEvent) -> None:
         if isinstance(event, MediaCompleted) and event.imei != CRASH_IMEI:
             done.append(event)
             out(_describe(event))
 
-    async with Bridge(config) as bridge:
+    async with Bridge(config, on_published=published) as bridge:
         bridge.subscribe(show)
         port = bridge.camera.port
         out(f"bridge: camera server on 127.0.0.1:{port}, data in {data_dir.resolve()}")
+        out(
+            f"bridge: AVL server on 127.0.0.1:{bridge.avl.port}, embedded MQTT broker on "
+            f"127.0.0.1:{mqtt_port} (watch: mosquitto_sub -h 127.0.0.1 -p {mqtt_port} "
+            "-t 'dualcam/#' -v)"
+        )
         if not bridge.store.remuxer.available:
             out("bridge: ffmpeg not found, videos stay raw H.265 (install ffmpeg for MP4)")
         sims = [
@@ -67,10 +82,19 @@ async def run_demo(
             f"({resumes} transfers resumed after injected link drops and bad CRCs)"
         )
         await demo_crash(bridge.subscribe, "127.0.0.1", bridge.avl.port, port, CRASH_IMEI, out)
+        if bridge.mqtt is not None:
+            await bridge.mqtt.flush(10)
+            out(f"mqtt: every message delivered to the broker ({bridge.mqtt.pending} pending)")
         if keep_running:
             out(f"bridge keeps running on 127.0.0.1:{port}; Ctrl-C to stop")
             await asyncio.Event().wait()
     return done
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _describe(rec: MediaCompleted) -> str:

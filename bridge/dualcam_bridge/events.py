@@ -81,6 +81,8 @@ class MediaCompleted:
     duration_s: int | None = None
     framerate: int | None = None
     mp4_path: Path | None = None  # the remuxed MP4 of a video, when ffmpeg made one
+    mp4_size: int | None = None
+    mp4_sha256: str | None = None
 
     @property
     def mime(self) -> str:
@@ -93,6 +95,16 @@ class MediaCompleted:
     def payload_path(self) -> Path:
         """The file whose bytes are published: the MP4 of a video when there is one."""
         return self.mp4_path or self.path
+
+    @property
+    def payload_size(self) -> int:
+        """Size of ``payload_path``."""
+        return self.mp4_size if self.mp4_path and self.mp4_size is not None else self.size
+
+    @property
+    def payload_sha256(self) -> str:
+        """sha256 of ``payload_path``, so a subscriber can check the bytes it received."""
+        return self.mp4_sha256 if self.mp4_path and self.mp4_sha256 else self.sha256
 
 
 @dataclass(frozen=True, slots=True)

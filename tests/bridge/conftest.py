@@ -62,7 +62,15 @@ def bridge_config(tmp_path: Path) -> Callable[..., dict[str, Any]]:
         camera = {"host": "127.0.0.1", "port": 0, "idle_timeout": 5, "metadata_timeout": 0.5}
         camera.update(overrides.pop("camera", {}))
         avl = {"host": "127.0.0.1", "port": 0, **overrides.pop("avl", {})}
-        return {"data_dir": str(tmp_path / "data"), "camera": camera, "avl": avl, **overrides}
+        # MQTT is tested on its own (tests/bridge/mqtt) and end to end (test_mqtt_bridge.py).
+        mqtt = overrides.pop("mqtt", {"enabled": False})
+        return {
+            "data_dir": str(tmp_path / "data"),
+            "camera": camera,
+            "avl": avl,
+            "mqtt": mqtt,
+            **overrides,
+        }
 
     return make
 

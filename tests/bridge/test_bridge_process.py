@@ -44,6 +44,7 @@ class BridgeProcess:
             "log_level": "info",
             "camera": {"host": "127.0.0.1", "port": self.port, "idle_timeout": 5, **camera},
             "avl": {"host": "127.0.0.1", "port": 0},
+            "mqtt": {"enabled": False},
         }
         self.config.write_text(yaml.safe_dump(cfg))
         self.proc: subprocess.Popen | None = None

@@ -26,7 +26,9 @@ CREATE TABLE IF NOT EXISTS media (
     duration_s INTEGER,
     framerate INTEGER,
     mp4_path TEXT,
-    crc_ok INTEGER
+    crc_ok INTEGER,
+    mp4_size INTEGER,
+    mp4_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS media_imei_received ON media (imei, received_at);
 CREATE INDEX IF NOT EXISTS media_received ON media (received_at);
@@ -46,7 +48,7 @@ CREATE TABLE IF NOT EXISTS completed_transfers (
 
 _COLUMNS = (
     "id, imei, camera, kind, path, size, sha256, captured_at, received_at, trigger, "
-    "latitude, longitude, duration_s, framerate, mp4_path"
+    "latitude, longitude, duration_s, framerate, mp4_path, mp4_size, mp4_sha256"
 )
 
 
@@ -71,7 +73,7 @@ class MediaIndex:
         """Insert a completed file."""
         self._db.execute(
             f"INSERT INTO media ({_COLUMNS}, crc_ok) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 rec.id,
                 rec.imei,
@@ -88,6 +90,8 @@ class MediaIndex:
                 rec.duration_s,
                 rec.framerate,
                 str(rec.mp4_path) if rec.mp4_path else None,
+                rec.mp4_size,
+                rec.mp4_sha256,
                 None if crc_ok is None else int(crc_ok),
             ),
         )
@@ -115,9 +119,12 @@ class MediaIndex:
             "DELETE FROM completed_transfers WHERE completed_at < ?", (before.isoformat(),)
         )
 
-    def set_mp4(self, media_id: str, mp4_path: Path) -> None:
+    def set_mp4(self, media_id: str, mp4_path: Path, size: int, sha256: str) -> None:
         """Record the MP4 remux of a video."""
-        self._db.execute("UPDATE media SET mp4_path = ? WHERE id = ?", (str(mp4_path), media_id))
+        self._db.execute(
+            "UPDATE media SET mp4_path = ?, mp4_size = ?, mp4_sha256 = ? WHERE id = ?",
+            (str(mp4_path), size, sha256, media_id),
+        )
 
     def has_path(self, path: Path) -> bool:
         row = self._db.execute("SELECT 1 FROM media WHERE path = ?", (str(path),)).fetchone()
@@ -142,11 +149,14 @@ class MediaIndex:
     def oldest_first(self) -> Iterator[tuple[str, str, str | None, int, str]]:
         """(id, path, mp4_path, size, received_at) rows, oldest first."""
         yield from self._db.execute(
-            "SELECT id, path, mp4_path, size, received_at FROM media ORDER BY received_at"
+            "SELECT id, path, mp4_path, size + COALESCE(mp4_size, 0), received_at FROM media "
+            "ORDER BY received_at"
         )
 
     def total_size(self) -> int:
-        row = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM media").fetchone()
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(size + COALESCE(mp4_size, 0)), 0) FROM media"
+        ).fetchone()
         return int(row[0])
 
     def delete(self, media_id: str) -> None:
@@ -156,7 +166,7 @@ class MediaIndex:
 
 def _record(row: tuple) -> MediaCompleted:
     (mid, imei, camera, kind, path, size, sha, captured, received, trigger, lat, lon, dur, fps,
-     mp4) = row  # fmt: skip
+     mp4, mp4_size, mp4_sha) = row  # fmt: skip
     return MediaCompleted(
         id=mid,
         imei=imei,
@@ -173,4 +183,6 @@ def _record(row: tuple) -> MediaCompleted:
         duration_s=dur,
         framerate=fps,
         mp4_path=Path(mp4) if mp4 else None,
+        mp4_size=mp4_size,
+        mp4_sha256=mp4_sha,
     )

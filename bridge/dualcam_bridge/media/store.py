@@ -176,8 +176,9 @@ class MediaStore:
         spool.part.unlink(missing_ok=True)
         spool.sidecar.unlink(missing_ok=True)
         if kind == "video" and (mp4 := await self.remuxer.to_mp4(final, rec.framerate)):
-            rec = replace(rec, mp4_path=mp4)
-            self.index.set_mp4(rec.id, mp4)
+            mp4_sha, mp4_size = await asyncio.to_thread(_sha256_of, mp4)
+            rec = replace(rec, mp4_path=mp4, mp4_size=mp4_size, mp4_sha256=mp4_sha)
+            self.index.set_mp4(rec.id, mp4, mp4_size, mp4_sha)
         log.info("stored %s %s %s: %s (%d bytes)", rec.imei, camera, kind, final, size)
         await self._announce(rec)
         return rec

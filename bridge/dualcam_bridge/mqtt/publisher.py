@@ -1,0 +1,338 @@
+"""The MQTT stage: domain events in, contract messages out; commands in, results out.
+
+``MqttPublisher`` is the one entry object: ``async with MqttPublisher(settings, path) as mqtt``
+then ``await mqtt.handle_event(event)`` for every :mod:`dualcam_bridge.events` event. Each
+message but transfer progress goes through the durable outbox, so events are accepted at once
+whether or not a broker is reachable, and are delivered in order per device when one is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import sqlite3
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiomqtt
+
+from ..events import BridgeEvent, TransferProgress
+from . import topics as t
+from .broker import EmbeddedBroker
+from .client import Backoff, MqttConnection
+from .commands import CommandHandler, run_command, unavailable_command_handler
+from .config import MqttSettings
+from .devices import DeviceRegistry
+from .messages import BRIDGE, BridgeInfo, EventMessages, MediaUrl
+from .outbox import Outbox, OutboxItem, OutMessage, open_db
+from .throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+REPUBLISH_CHUNK = 32
+# Called after each message is out (PUBACK for QoS 1): topic, payload, qos, retain.
+PublishedHook = Callable[[str, bytes, int, bool], None]
+
+
+class MqttPublisher:
+    """Publishes bridge events per the MQTT contract and answers commands."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        state_path: Path,
+        *,
+        bridge_info: BridgeInfo | None = None,
+        handle_command: CommandHandler = unavailable_command_handler,
+        media_url: MediaUrl | None = None,
+        backoff: Backoff | None = None,
+        max_inflight: int = 32,
+        progress_interval: float = 1.0,
+        on_published: PublishedHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = t.Topics(settings.topic_prefix)
+        self._state_path = state_path
+        self._info = bridge_info or BridgeInfo()
+        self._handle_command = handle_command
+        self._media_url = media_url
+        self._max_inflight = max_inflight
+        self._on_published = on_published
+        self._connection = MqttConnection(
+            settings, self.topics.bridge_status, self._session, backoff
+        )
+        self._throttle: Throttle[TransferProgress] = Throttle(
+            progress_interval, self._send_progress
+        )
+        self._broker: EmbeddedBroker | None = None
+        self._outbox: Outbox | None = None
+        self._messages: EventMessages | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._client: aiomqtt.Client | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._online = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> MqttPublisher:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Open the outbox, start the embedded broker if needed, and begin connecting."""
+        self._conn = open_db(self._state_path)
+        self._outbox = Outbox(self._conn, int(self.settings.outbox_max_mb * 1_000_000))
+        if self.settings.embedded:
+            log.info("mqtt.host is not set: starting the embedded MQTT broker")
+            self._broker = EmbeddedBroker(self.settings.broker_host, self.settings.broker_port)
+            await self._broker.start()
+        self._messages = EventMessages(
+            self.settings,
+            DeviceRegistry(self._conn),
+            self._info,
+            datetime.now(UTC),
+            self._media_url,
+        )
+        self._enqueue([self._messages.bridge_info()])
+        if self._outbox:
+            log.info("MQTT outbox holds %d undelivered messages", len(self._outbox))
+        self._run_task = asyncio.create_task(self._connection.run(), name="mqtt-connection")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Say ``offline``, disconnect and close; undelivered messages stay in the outbox."""
+        self._connection.stop()
+        if self._run_task is not None:
+            try:
+                await asyncio.wait_for(self._run_task, timeout)
+            except TimeoutError:
+                log.warning("MQTT connection did not close within %.0f s", timeout)
+            self._run_task = None
+        self._throttle.close()
+        await _cancel_all(self._tasks)
+        if self._broker is not None:
+            await self._broker.stop()
+            self._broker = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- state for callers and tests ---------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while a broker connection is up and the retained state was republished."""
+        return self._client is not None
+
+    @property
+    def pending(self) -> int:
+        """Messages in the outbox awaiting a PUBACK."""
+        return len(self._outbox) if self._outbox is not None else 0
+
+    @property
+    def connection(self) -> MqttConnection:
+        """The reconnecting client (``failures`` counts consecutive failed attempts)."""
+        return self._connection
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until the bridge is connected and its retained state is republished."""
+        await asyncio.wait_for(self._online.wait(), timeout)
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait until every queued message is acknowledged by the broker."""
+        await asyncio.wait_for(self._drained.wait(), timeout)
+
+    # -- events in ---------------------------------------------------------------------------
+
+    async def handle_event(self, event: BridgeEvent) -> None:
+        """Turn one domain event into contract messages (an ``EventHandler``)."""
+        try:
+            self._handle(event)
+        except Exception:
+            # The receivers keep running; the event is logged so it can be found.
+            log.exception("MQTT publisher could not queue %r", event)
+
+    def _handle(self, event: BridgeEvent) -> None:
+        if isinstance(event, TransferProgress):
+            final = event.state in ("done", "failed")
+            self._throttle.offer((event.imei, event.file), event, final=final)
+            return
+        assert self._messages is not None, "MqttPublisher is not started"
+        for batch in self._messages.for_event(event):
+            if not self._enqueue(batch.messages, batch.media_id):
+                log.info("media %s was already published; not again", batch.media_id)
+
+    def _enqueue(self, messages: list[OutMessage], media_id: str | None = None) -> bool:
+        assert self._outbox is not None, "MqttPublisher is not started"
+        if not self._outbox.enqueue(messages, media_id):
+            return False
+        self._drained.clear()
+        self._wake.set()
+        return True
+
+    # -- one connection ----------------------------------------------------------------------
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        """Run one broker connection: announce, republish state, then deliver and listen."""
+        await client.subscribe(self.topics.command_filter, qos=1)
+        # The command listener is also the watchdog: it ends when the connection drops, which
+        # ends the session and cancels publishes that would otherwise wait for a PUBACK forever.
+        tasks = {
+            asyncio.create_task(self._announce_and_deliver(client), name="mqtt-deliver"),
+            asyncio.create_task(self._receive_commands(client), name="mqtt-commands"),
+            asyncio.create_task(self._connection.stopping.wait(), name="mqtt-stop"),
+        }
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._client = None
+            self._online.clear()
+            await _cancel_all(tasks)
+        for task in done:
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                raise exc
+        # A clean DISCONNECT suppresses the Last Will, so say goodbye ourselves.
+        await client.publish(self.topics.bridge_status, t.OFFLINE, qos=1, retain=True, timeout=5)
+        self._published(self.topics.bridge_status, t.OFFLINE, 1, True)
+
+    async def _announce_and_deliver(self, client: aiomqtt.Client) -> None:
+        status = OutboxItem(0, BRIDGE, self.topics.bridge_status, 1, True, None, None)
+        await self._publish(client, status, t.ONLINE)
+        await self._republish_retained(client)
+        self._client = client
+        self._online.set()
+        await self._deliver(client)
+
+    async def _republish_retained(self, client: aiomqtt.Client) -> None:
+        # The broker may have lost retained messages (restart without persistence, or the
+        # embedded broker), so every connect restores the newest state.
+        assert self._outbox is not None
+        items = self._outbox.retained_snapshot()
+        sent = 0
+        # In chunks: a large fleet's latest photos need not all be in memory at once.
+        for start in range(0, len(items), REPUBLISH_CHUNK):
+            chunk = items[start : start + REPUBLISH_CHUNK]
+            payloads = await asyncio.gather(*(_payload_of(item) for item in chunk))
+            ready = [(i, p) for i, p in zip(chunk, payloads, strict=True) if p is not None]
+            await asyncio.gather(*(self._publish(client, i, p) for i, p in ready))
+            sent += len(ready)
+        log.info("republished %d retained MQTT topics", sent)
+
+    async def _publish(self, client: aiomqtt.Client, item: OutboxItem, payload: bytes) -> None:
+        # No timeout: a dead connection is noticed by the session, which cancels us.
+        await client.publish(
+            item.topic, payload, qos=item.qos, retain=item.retain, timeout=math.inf
+        )
+        self._published(item.topic, payload, item.qos, item.retain)
+
+    def _published(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        if self._on_published is not None:
+            self._on_published(topic, payload, qos, retain)
+
+    async def _deliver(self, client: aiomqtt.Client) -> None:
+        """Send the outbox: the oldest message of each device, one in flight per device."""
+        assert self._outbox is not None
+        inflight: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                self._wake.clear()
+                room = self._max_inflight - len(inflight)
+                for item in self._outbox.ready(inflight, room):
+                    inflight[item.device] = asyncio.create_task(self._send(client, item))
+                if not inflight and not self._outbox:
+                    self._drained.set()
+                wake = asyncio.create_task(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        [*inflight.values(), wake], return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    wake.cancel()
+                for device, task in list(inflight.items()):
+                    if task.done():
+                        del inflight[device]
+                        task.result()  # a lost connection ends the session here
+        finally:
+            await _cancel_all(set(inflight.values()))
+
+    async def _send(self, client: aiomqtt.Client, item: OutboxItem) -> None:
+        assert self._outbox is not None
+        payload = await _payload_of(item)
+        if payload is not None:
+            try:
+                await self._publish(client, item, payload)
+            except (ValueError, TypeError) as exc:
+                # paho refuses this message for good (too large…); never block the lane on it.
+                log.error("cannot publish %s: %s; dropping it", item.topic, exc)
+        self._outbox.ack(item)
+
+    async def _receive_commands(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            topic = str(message.topic)
+            target = self.topics.command_target(topic)
+            if target is None:
+                continue
+            if message.retain:
+                # A retained command would run again at every reconnect of the bridge.
+                log.warning("ignoring retained command on %s: publish commands unretained", topic)
+                continue
+            raw = message.payload
+            raw = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw or "").encode()
+            self._spawn(self._command(target, raw))
+
+    async def _command(self, target: str, raw: bytes) -> None:
+        result = await run_command(self._handle_command, target, raw)
+        topic = self.topics.command_result(target)
+        self._enqueue([OutMessage(target, topic, t.to_json(result))])
+
+    # -- progress (QoS 0, not durable) -------------------------------------------------------
+
+    def _send_progress(self, event: TransferProgress) -> None:
+        client = self._client
+        if client is None:
+            return  # progress is only news while it is fresh: not queued for later
+        item = OutboxItem(0, event.imei, self.topics.transfer(event.imei), 0, False, None, None)
+        self._spawn(self._publish(client, item, t.transfer_payload(event)))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.debug("MQTT background task failed: %s", exc)
+
+
+async def _payload_of(item: OutboxItem) -> bytes | None:
+    """The message's bytes: inline, or read from the media store's file (None if gone)."""
+    if item.path is None:
+        return item.payload or b""
+    try:
+        return await asyncio.to_thread(item.path.read_bytes)
+    except OSError as exc:
+        log.warning("not publishing %s: cannot read %s (%s)", item.topic, item.path, exc.strerror)
+        return None
+
+
+async def _cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(Exception):
+        await asyncio.gather(*tasks, return_exceptions=True)
