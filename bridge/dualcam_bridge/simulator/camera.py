@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import struct
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,7 @@ class SimFile:
     file_id: str  # %photof, %photor, %videof, %videor
     data: bytes
     metadata: FileMetadata | None = None
+    sent_at: float | None = None  # time.monotonic() when its last packet was handed over
     _frames: list[bytes] | None = field(default=None, repr=False)
     _crcs: list[int] | None = field(default=None, repr=False)
 
@@ -298,6 +300,7 @@ class _Link:
                 if index == f.packets and not drop:
                     # Handed to the link: the server may answer before drain() returns.
                     self.fully_sent = True
+                    f.sent_at = time.monotonic()
                 await self.writer.drain()
                 if faults.throttle:
                     await asyncio.sleep(len(data) / faults.throttle)
