@@ -20,7 +20,7 @@ from typing import Any
 
 from ..avl.tracker_state import TrackerState
 from ..devices import DeviceRegistry
-from ..events import BridgeEvent, DeviceSeen, EventHandler, TrackerAvailability
+from ..events import DeviceSeen, EventHandler, TrackerAvailability
 from ..media.spool import now_utc
 from ..protocol.codec8 import (
     DEFAULT_MAX_FRAME_SIZE,
@@ -35,6 +35,7 @@ from ..protocol.codec8 import (
 )
 from ..protocol.errors import DeviceProtocolError
 from .command_router import CommandRouter
+from .listener import DeviceListener
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,10 @@ class AvlServerConfig:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-class AvlServer:
+class AvlServer(DeviceListener["AvlLink"]):
     """Accepts tracker connections and runs one ``AvlLink`` per socket."""
+
+    kind = "tracker"
 
     def __init__(
         self,
@@ -74,70 +77,19 @@ class AvlServer:
         on_event: EventHandler | None = None,
         router: CommandRouter | None = None,
     ) -> None:
+        super().__init__(config.host, config.port, config.max_connections, on_event)
         self.config = config
         self.state = state
         self.devices = devices
-        self.on_event = on_event
         self.router = router
-        self.links: set[AvlLink] = set()
-        self.by_imei: dict[str, AvlLink] = {}
-        self._server: asyncio.Server | None = None
 
     @property
-    def port(self) -> int:
-        """The bound port (useful with port 0)."""
-        assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+    def links(self) -> set[AvlLink]:
+        """The open tracker links."""
+        return self.connections
 
-    async def start(self) -> None:
-        """Listen."""
-        self._server = await asyncio.start_server(
-            self._accept, self.config.host, self.config.port, limit=READ_SIZE, backlog=1024
-        )
-        log.info("AVL server listening on %s:%d", self.config.host, self.port)
-
-    async def stop(self) -> None:
-        """Close every link (un-ACKed records are resent to the next bridge) and stop."""
-        if self._server is not None:
-            self._server.close()
-        for link in list(self.links):
-            link.abort("bridge stopping")
-        tasks = [link.task for link in self.links if link.task]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-
-    async def __aenter__(self) -> AvlServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def emit(self, event: BridgeEvent) -> None:
-        """Deliver one event; a failing subscriber is logged, never fatal to the link."""
-        if self.on_event is None:
-            return
-        try:
-            await self.on_event(event)
-        except Exception:
-            log.exception("event subscriber failed for %s", type(event).__name__)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = _peer(writer.get_extra_info("peername"))
-        if len(self.links) >= self.config.max_connections:
-            log.warning("tracker ? (%s) refused: %d connections open", peer, len(self.links))
-            writer.transport.abort()
-            return
-        link = AvlLink(self, reader, writer, peer)
-        link.task = asyncio.current_task()
-        self.links.add(link)
-        try:
-            await link.run()
-        finally:
-            self.links.discard(link)
+    def connection(self, reader, writer) -> AvlLink:
+        return AvlLink(self, reader, writer, _peer(writer.get_extra_info("peername")))
 
 
 class AvlLink:

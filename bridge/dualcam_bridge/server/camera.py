@@ -22,10 +22,10 @@ from ..media.store import MediaStore
 from ..protocol import filetransfer as ft
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, encode_close, file_camera, file_kind
 from ..protocol.errors import DeviceProtocolError
+from .listener import READ_SIZE, DeviceListener
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 256 * 1024
 PROGRESS_INTERVAL = 1.0
 
 
@@ -45,8 +45,10 @@ class CameraServerConfig:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-class CameraServer:
+class CameraServer(DeviceListener["CameraConnection"]):
     """Accepts camera connections and runs one ``CameraConnection`` per socket."""
+
+    kind = "camera"
 
     def __init__(
         self,
@@ -55,71 +57,20 @@ class CameraServer:
         devices: DeviceRegistry,
         on_event: EventHandler | None = None,
     ) -> None:
+        super().__init__(config.host, config.port, config.max_connections, on_event)
         self.config = config
         self.store = store
         self.devices = devices
-        self.on_event = on_event
-        self.connections: set[CameraConnection] = set()
-        self.by_imei: dict[str, CameraConnection] = {}
         self.background: set[asyncio.Task] = set()
-        self._server: asyncio.Server | None = None
 
-    @property
-    def port(self) -> int:
-        """The bound port (useful with port 0)."""
-        assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+    def connection(self, reader, writer) -> CameraConnection:
+        return CameraConnection(self, reader, writer, writer.get_extra_info("peername"))
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._accept, self.config.host, self.config.port, limit=READ_SIZE, backlog=1024
-        )
-        log.info("camera server listening on %s:%d", self.config.host, self.port)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for conn in list(self.connections):
-            conn.abort("bridge stopping")
-        tasks = [c.task for c in self.connections if c.task]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
-
-    async def __aenter__(self) -> CameraServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        if len(self.connections) >= self.config.max_connections:
-            log.warning("camera %s refused: %d connections open", peer, len(self.connections))
-            with contextlib.suppress(OSError):
-                writer.write(encode_close())
-                writer.close()
-            return
-        conn = CameraConnection(self, reader, writer, peer)
-        conn.task = asyncio.current_task()
-        self.connections.add(conn)
-        try:
-            await conn.run()
-        finally:
-            self.connections.discard(conn)
-            if conn.imei and self.by_imei.get(conn.imei) is conn:
-                del self.by_imei[conn.imei]
-
-    async def emit(self, event: Any) -> None:
-        if self.on_event is None:
-            return
-        try:
-            await self.on_event(event)
-        except Exception:
-            log.exception("event subscriber failed for %s", type(event).__name__)
+    def refuse(self, writer: asyncio.StreamWriter, peer: Any) -> None:
+        # The protocol's answer to a connection the server does not expect.
+        with contextlib.suppress(OSError):
+            writer.write(encode_close())
+            writer.close()
 
 
 class CameraConnection:
