@@ -8,12 +8,11 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import DualCamConfigEntry
-from .entity import DualCamEntity
-from .models import Vehicle
+from .entity import DualCamEntity, async_setup_vehicle_entities
 
 CONNECTION = BinarySensorEntityDescription(
     key="connection",
@@ -29,13 +28,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the connection sensor for every vehicle, now and when one appears."""
-    bridge = entry.runtime_data
-
-    @callback
-    def add(vehicle: Vehicle) -> None:
-        async_add_entities([DualCamConnection(bridge, vehicle, CONNECTION)])
-
-    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
+    async_setup_vehicle_entities(entry, async_add_entities, DualCamConnection, (CONNECTION,))
 
 
 class DualCamConnection(DualCamEntity, BinarySensorEntity):

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import DualCamConfigEntry
 from .commands import button_photo_request
 from .const import DEFAULT_COMMAND_TIMEOUT
-from .entity import DualCamEntity
-from .models import Vehicle
+from .entity import DualCamEntity, async_setup_vehicle_entities
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,13 +37,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the buttons for every vehicle, now and when one appears."""
-    bridge = entry.runtime_data
-
-    @callback
-    def add(vehicle: Vehicle) -> None:
-        async_add_entities(DualCamButton(bridge, vehicle, d) for d in BUTTONS)
-
-    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
+    async_setup_vehicle_entities(entry, async_add_entities, DualCamButton, BUTTONS)
 
 
 class DualCamButton(DualCamEntity, ButtonEntity):

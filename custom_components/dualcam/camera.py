@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.components.camera import Camera, CameraEntityDescription
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import DualCamConfigEntry
-from .entity import DualCamEntity
-from .models import Update, Vehicle
+from .entity import DualCamEntity, async_setup_vehicle_entities
+from .models import Update
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,13 +33,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add both cameras for every vehicle, now and when one appears."""
-    bridge = entry.runtime_data
-
-    @callback
-    def add(vehicle: Vehicle) -> None:
-        async_add_entities(DualCamCamera(bridge, vehicle, d) for d in CAMERAS)
-
-    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
+    async_setup_vehicle_entities(entry, async_add_entities, DualCamCamera, CAMERAS)
 
 
 class DualCamCamera(DualCamEntity, Camera):

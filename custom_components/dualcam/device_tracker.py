@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.device_tracker import TrackerEntity
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import DualCamConfigEntry
-from .entity import DualCamEntity
-from .models import Update, Vehicle
+from .entity import DualCamEntity, async_setup_vehicle_entities
+from .models import Update
 
 LOCATION = EntityDescription(key="location", translation_key="location", name=None)
 
@@ -22,13 +22,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the tracker for every vehicle, now and when one appears."""
-    bridge = entry.runtime_data
-
-    @callback
-    def add(vehicle: Vehicle) -> None:
-        async_add_entities([DualCamTracker(bridge, vehicle, LOCATION)])
-
-    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
+    async_setup_vehicle_entities(entry, async_add_entities, DualCamTracker, (LOCATION,))
 
 
 class DualCamTracker(DualCamEntity, TrackerEntity):

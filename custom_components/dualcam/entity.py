@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .bridge import DualCamBridge
 from .const import DOMAIN
 from .models import Update, Vehicle
+
+if TYPE_CHECKING:
+    from . import DualCamConfigEntry
+
+
+def async_setup_vehicle_entities(
+    entry: DualCamConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entity_class: type[DualCamEntity],
+    descriptions: Sequence[EntityDescription],
+) -> None:
+    """Add one entity per description for every vehicle, now and when one appears."""
+    bridge = entry.runtime_data
+
+    @callback
+    def add(vehicle: Vehicle) -> None:
+        async_add_entities(entity_class(bridge, vehicle, d) for d in descriptions)
+
+    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
 
 
 class DualCamEntity(Entity):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import DualCamConfigEntry
 from .const import SOS_TRIGGERS
-from .entity import DualCamEntity
-from .models import Update, Vehicle
+from .entity import DualCamEntity, async_setup_vehicle_entities
+from .models import Update
 
 SOS = EventEntityDescription(key="sos", translation_key="sos", event_types=list(SOS_TRIGGERS))
 
@@ -22,13 +22,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the SOS event for every vehicle, now and when one appears."""
-    bridge = entry.runtime_data
-
-    @callback
-    def add(vehicle: Vehicle) -> None:
-        async_add_entities([DualCamSosEvent(bridge, vehicle, SOS)])
-
-    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
+    async_setup_vehicle_entities(entry, async_add_entities, DualCamSosEvent, (SOS,))
 
 
 class DualCamSosEvent(DualCamEntity, EventEntity):

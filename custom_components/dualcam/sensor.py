@@ -13,13 +13,13 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
 )
 from homeassistant.const import PERCENTAGE
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from . import DualCamConfigEntry
 from .const import CAMERA_STATES
-from .entity import DualCamEntity
+from .entity import DualCamEntity, async_setup_vehicle_entities
 from .models import Update, Vehicle
 
 
@@ -98,13 +98,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sensors for every vehicle, now and when one appears."""
-    bridge = entry.runtime_data
-
-    @callback
-    def add(vehicle: Vehicle) -> None:
-        async_add_entities(DualCamSensor(bridge, vehicle, d) for d in SENSORS)
-
-    entry.async_on_unload(bridge.async_add_vehicle_listener(add))
+    async_setup_vehicle_entities(entry, async_add_entities, DualCamSensor, SENSORS)
 
 
 class DualCamSensor(DualCamEntity, SensorEntity):
