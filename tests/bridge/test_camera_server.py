@@ -287,7 +287,8 @@ async def test_slowloris_is_bounded_by_idle_timeout(start_bridge, caplog) -> Non
             if not b.bridge.camera.connections:
                 break
         elapsed = loop.time() - t0
-        assert not b.bridge.camera.connections and elapsed < 1.5
+        # Closed long before the 8 s trickle ends (generous bound for a loaded CI machine).
+        assert not b.bridge.camera.connections and elapsed < 5
         for r, _ in conns:
             assert await asyncio.wait_for(r.read(), 2) == b""
         for _, w in conns:
