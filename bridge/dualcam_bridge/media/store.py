@@ -196,11 +196,9 @@ class MediaStore:
         rec = self.index.get(media_id) if media_id else None
         if rec is None or not rec.path.exists():
             return None
-        crc = 0
         with open(rec.path, "rb") as fh:
             prefix = fh.read((identity[2] - 1) * PACKET_DATA_MAX)
-        crc = crc16_dualcam(prefix)
-        return rec.id, crc
+        return rec.id, crc16_dualcam(prefix)
 
     # -- naming, recovery --------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from ..protocol.codec8 import (
 )
 from ..protocol.errors import DeviceProtocolError
 from .command_router import CommandRouter
-from .listener import DeviceListener
+from .listener import DeviceListener, peer_text
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class AvlServer(DeviceListener["AvlLink"]):
         return self.connections
 
     def connection(self, reader, writer) -> AvlLink:
-        return AvlLink(self, reader, writer, _peer(writer.get_extra_info("peername")))
+        return AvlLink(self, reader, writer, peer_text(writer.get_extra_info("peername")))
 
 
 class AvlLink:
@@ -285,9 +285,3 @@ class AvlLink:
             log.info("%s: answered %r", self.who, text[:200])
             return
         log.warning("%s: answer with no command outstanding, ignored: %r", self.who, text[:200])
-
-
-def _peer(peer: Any) -> str:
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer)

@@ -22,7 +22,7 @@ from ..media.store import MediaStore
 from ..protocol import filetransfer as ft
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, encode_close, file_camera, file_kind
 from ..protocol.errors import DeviceProtocolError
-from .listener import READ_SIZE, DeviceListener
+from .listener import READ_SIZE, DeviceListener, peer_text
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class CameraServer(DeviceListener["CameraConnection"]):
         self.background: set[asyncio.Task] = set()
 
     def connection(self, reader, writer) -> CameraConnection:
-        return CameraConnection(self, reader, writer, writer.get_extra_info("peername"))
+        return CameraConnection(self, reader, writer, peer_text(writer.get_extra_info("peername")))
 
     def refuse(self, writer: asyncio.StreamWriter, peer: Any) -> None:
         # The protocol's answer to a connection the server does not expect.
@@ -99,7 +99,7 @@ class CameraConnection:
 
     @property
     def who(self) -> str:
-        return f"camera {self.imei or '?'} ({_peer(self.peer)})"
+        return f"camera {self.imei or '?'} ({self.peer})"
 
     def abort(self, reason: str) -> None:
         """Stop this connection now (superseded, shutdown); the partial stays resumable."""
@@ -263,7 +263,7 @@ class CameraConnection:
             return
         old = self.server.by_imei.get(ev.imei)
         if old is not None and old is not self:
-            log.info("%s: new connection supersedes the one from %s", self.who, _peer(old.peer))
+            log.info("%s: new connection supersedes the one from %s", self.who, old.peer)
             old.abort("superseded by a new connection")
         self.server.by_imei[ev.imei] = self
         log.info(
@@ -379,9 +379,3 @@ class CameraConnection:
         task = asyncio.get_running_loop().create_task(self.server.emit(event))
         self.server.background.add(task)
         task.add_done_callback(self.server.background.discard)
-
-
-def _peer(peer: Any) -> str:
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer)

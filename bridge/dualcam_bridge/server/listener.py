@@ -103,7 +103,7 @@ class DeviceListener(Generic[C]):
             log.warning(
                 "%s ? (%s) refused: %d connections open",
                 self.kind,
-                _peer(peer),
+                peer_text(peer),
                 len(self.connections),
             )
             self.refuse(writer, peer)
@@ -120,7 +120,8 @@ class DeviceListener(Generic[C]):
                 del self.by_imei[imei]
 
 
-def _peer(peer: Any) -> str:
+def peer_text(peer: Any) -> str:
+    """``ip:port`` of a socket's peer, for log lines."""
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)
