@@ -6,16 +6,16 @@ import asyncio
 import contextlib
 import logging
 
+from .allowlist import DeviceAllowList
 from .avl.service import AvlService
+from .camera.remux import Remuxer
+from .camera.retention import apply_retention
+from .camera.server import CameraServer, CameraServerConfig
+from .camera.store import MediaStore
 from .config import Config
-from .devices import DeviceRegistry
 from .events import BridgeEvent, EventHandler
-from .media.remux import Remuxer
-from .media.retention import apply_retention
-from .media.store import MediaStore
 from .mqtt import BridgeInfo, MqttPublisher, MqttSettings
 from .mqtt.publisher import PublishedHook
-from .server.camera import CameraServer, CameraServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class Bridge:
         # Events wait for this: nothing is emitted before every subscriber (MQTT) is up, so an
         # early record is ACKed only once it is in the MQTT outbox.
         self._ready = asyncio.Event()
-        self.devices = DeviceRegistry(config.devices, config.allow_unknown_devices)
+        self.devices = DeviceAllowList(config.devices, config.allow_unknown_devices)
         media = config.media
         self.store = MediaStore(
             config.data_dir, Remuxer(media["ffmpeg"], enabled=media["remux_mp4"])

@@ -12,18 +12,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dualcam_bridge.allowlist import DeviceAllowList
 from dualcam_bridge.avl.service import AvlService
-from dualcam_bridge.devices import DeviceRegistry
+from dualcam_bridge.camera.remux import Remuxer
+from dualcam_bridge.camera.server import CameraServer, CameraServerConfig
+from dualcam_bridge.camera.store import MediaStore
 from dualcam_bridge.events import BridgeEvent
-from dualcam_bridge.media.remux import Remuxer
-from dualcam_bridge.media.store import MediaStore
 from dualcam_bridge.protocol.codec8 import (
     AvlRecord,
     AvlTrackerConnection,
     LoginAnswer,
     RecordsAcked,
 )
-from dualcam_bridge.server.camera import CameraServer, CameraServerConfig
 
 E = TypeVar("E")
 
@@ -83,7 +83,7 @@ async def running_avl(
     avl: dict[str, Any] | None = None,
 ) -> AsyncIterator[AvlHarness]:
     """Start the stack on free loopback ports with ``data_dir`` (reuse it to "restart")."""
-    registry = DeviceRegistry(devices or [], allow_unknown)
+    registry = DeviceAllowList(devices or [], allow_unknown)
     store = MediaStore(data_dir, Remuxer(enabled=False))
     config = {"host": "127.0.0.1", "port": 0, "idle_timeout": 5, "command_timeout": 5}
     config |= avl or {}

@@ -7,7 +7,7 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-from dualcam_bridge.commands import CameraRequestAccepted, request_video
+from dualcam_bridge.avl.commands import CameraRequestAccepted, request_video
 from dualcam_bridge.events import (
     CameraStateChanged,
     MediaCompleted,

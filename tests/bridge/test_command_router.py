@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from dualcam_bridge.commands import (
+from dualcam_bridge.allowlist import DeviceAllowList
+from dualcam_bridge.avl.commands import (
     CAMREQ_INVALID,
     CameraRequestAccepted,
     CommandError,
@@ -15,8 +16,7 @@ from dualcam_bridge.commands import (
     parse_response,
     response_matches,
 )
-from dualcam_bridge.devices import DeviceRegistry
-from dualcam_bridge.server.command_router import CommandRouter, command_text
+from dualcam_bridge.avl.router import CommandRouter, command_text
 
 IMEI = "352094082736916"
 STRANGER = "352094082736999"
@@ -46,7 +46,7 @@ async def settle() -> None:
 
 @pytest.fixture
 async def router():
-    r = CommandRouter(DeviceRegistry([{"imei": IMEI}], allow_unknown=False), timeout=0.2, ttl=5)
+    r = CommandRouter(DeviceAllowList([{"imei": IMEI}], allow_unknown=False), timeout=0.2, ttl=5)
     await r.start()
     yield r
     await r.stop()
@@ -235,7 +235,7 @@ async def test_invalid_command_is_refused_with_the_device_wording(router: Comman
 
 
 async def test_a_full_queue_refuses() -> None:
-    r = CommandRouter(DeviceRegistry(), max_queued=1)
+    r = CommandRouter(DeviceAllowList(), max_queued=1)
     first = asyncio.create_task(r.submit(IMEI, "getinfo"))
     await settle()
     reply = await r.submit(IMEI, "getver")

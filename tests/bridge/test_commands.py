@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dualcam_bridge.commands import (
+from dualcam_bridge.avl.commands import (
     CAMERA_SETTINGS,
     CAMREQ_INVALID,
     CameraRequestAccepted,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from dualcam_bridge.camera.remux import Remuxer
+from dualcam_bridge.camera.retention import apply_retention
+from dualcam_bridge.camera.spool import write_json_atomic
+from dualcam_bridge.camera.store import MediaStore
 from dualcam_bridge.events import MediaCompleted
-from dualcam_bridge.media.remux import Remuxer
-from dualcam_bridge.media.retention import apply_retention
-from dualcam_bridge.media.spool import write_json_atomic
-from dualcam_bridge.media.store import MediaStore
 from dualcam_bridge.protocol.crc import crc16_dualcam
 from dualcam_bridge.protocol.dualcam_frames import FileMetadata
 

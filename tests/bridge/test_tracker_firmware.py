@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dualcam_bridge.commands import (
+from dualcam_bridge.avl.commands import (
     CAMREQ_INVALID,
     CameraRequestAccepted,
     ParamValues,

@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..devices import DeviceRegistry
+from ..allowlist import DeviceAllowList
+from ..clock import now_utc
 from ..events import EventHandler, MediaCompleted
-from ..media.spool import now_utc
-from ..server.avl import AvlServer, AvlServerConfig
-from ..server.command_router import CommandRouter
 from .database import AvlDatabase
+from .router import CommandRouter
+from .server import AvlServer, AvlServerConfig
 from .sos_clips import ClipLink, SosClipLinker
 from .tracker_state import TrackerState
 
@@ -36,7 +36,7 @@ class AvlService:
         self,
         config: Mapping[str, Any] | AvlServerConfig,
         data_dir: Path,
-        devices: DeviceRegistry,
+        devices: DeviceAllowList,
         emit: EventHandler,
     ) -> None:
         cfg = (

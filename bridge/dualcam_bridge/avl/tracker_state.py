@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..clock import now_utc
 from ..events import (
     BridgeEvent,
     Camera,
@@ -38,7 +39,6 @@ from ..events import (
     SosClipLinked,
     SosTriggered,
 )
-from ..media.spool import now_utc
 from ..protocol.codec8 import AvlRecord
 from .database import AvlDatabase, from_ms, to_ms
 from .sos_clips import SosClipLinker

@@ -20,7 +20,7 @@ class DeviceRecord:
     last_seen: datetime
 
 
-class DeviceRegistry:
+class SeenDevices:
     """Device records in the MQTT state database, cached in memory."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:

@@ -19,7 +19,7 @@ from ..events import (
 )
 from . import topics as t
 from .config import MqttSettings
-from .devices import DeviceRecord, DeviceRegistry
+from .devices import DeviceRecord, SeenDevices
 from .discovery import device_configs
 from .outbox import OutMessage, Priority
 
@@ -52,7 +52,7 @@ class EventMessages:
     def __init__(
         self,
         settings: MqttSettings,
-        devices: DeviceRegistry,
+        devices: SeenDevices,
         info: BridgeInfo,
         started_at: datetime,
         media_url: MediaUrl | None = None,

@@ -27,7 +27,7 @@ from .broker import EmbeddedBroker
 from .client import Backoff, MqttConnection
 from .commands import CommandHandler, run_command, unavailable_command_handler
 from .config import MqttSettings
-from .devices import DeviceRegistry
+from .devices import SeenDevices
 from .messages import BRIDGE, BridgeInfo, EventMessages, MediaUrl
 from .outbox import Outbox, OutboxItem, OutMessage, open_db
 from .throttle import Throttle
@@ -104,7 +104,7 @@ class MqttPublisher:
             await self._broker.start()
         self._messages = EventMessages(
             self.settings,
-            DeviceRegistry(self._conn),
+            SeenDevices(self._conn),
             self._info,
             datetime.now(UTC),
             self._media_url,

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -181,8 +181,3 @@ def same_file(info: dict[str, Any], packets: int, file_crc: int, meta: FileMetad
     if stored and meta is not None:
         return stored.get("timestamp") == meta.timestamp.isoformat()
     return True
-
-
-def now_utc() -> datetime:
-    """The current time, UTC (one place, so the naming is consistent)."""
-    return datetime.now(UTC)

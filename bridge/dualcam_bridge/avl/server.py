@@ -18,10 +18,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from ..avl.tracker_state import TrackerState
-from ..devices import DeviceRegistry
+from ..allowlist import DeviceAllowList
+from ..clock import now_utc
 from ..events import DeviceSeen, EventHandler, TrackerAvailability
-from ..media.spool import now_utc
+from ..listener import DeviceListener, peer_text
 from ..protocol.codec8 import (
     DEFAULT_MAX_FRAME_SIZE,
     AvlEvent,
@@ -34,8 +34,8 @@ from ..protocol.codec8 import (
     UnsolicitedResponse,
 )
 from ..protocol.errors import DeviceProtocolError
-from .command_router import CommandRouter
-from .listener import DeviceListener, peer_text
+from .router import CommandRouter
+from .tracker_state import TrackerState
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class AvlServer(DeviceListener["AvlLink"]):
         self,
         config: AvlServerConfig,
         state: TrackerState,
-        devices: DeviceRegistry,
+        devices: DeviceAllowList,
         on_event: EventHandler | None = None,
         router: CommandRouter | None = None,
     ) -> None:

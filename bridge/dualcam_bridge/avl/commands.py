@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from .events import Camera, MediaKind
+from ..events import Camera, MediaKind
 
 CAMREQ_INVALID = "Invalid argument in camera request cmd!"
 MAX_VIDEO_DURATION_S = 30

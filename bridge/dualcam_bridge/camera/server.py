@@ -15,14 +15,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..devices import DeviceRegistry
+from ..allowlist import DeviceAllowList
+from ..clock import now_utc
 from ..events import DeviceSeen, EventHandler, TransferProgress
-from ..media.spool import SpoolFile, now_utc
-from ..media.store import MediaStore
+from ..listener import READ_SIZE, DeviceListener, peer_text
 from ..protocol import filetransfer as ft
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, encode_close, file_camera, file_kind
 from ..protocol.errors import DeviceProtocolError
-from .listener import READ_SIZE, DeviceListener, peer_text
+from .spool import SpoolFile
+from .store import MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class CameraServer(DeviceListener["CameraConnection"]):
         self,
         config: CameraServerConfig,
         store: MediaStore,
-        devices: DeviceRegistry,
+        devices: DeviceAllowList,
         on_event: EventHandler | None = None,
     ) -> None:
         super().__init__(config.host, config.port, config.max_connections, on_event)

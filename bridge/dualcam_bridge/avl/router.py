@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..commands import (
+from ..allowlist import DeviceAllowList
+from .commands import (
     CAMREQ_INVALID,
     CameraRequestAccepted,
     CameraRequestRejected,
@@ -36,7 +37,6 @@ from ..commands import (
     request_video,
     set_camera_settings,
 )
-from ..devices import DeviceRegistry
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class CommandRouter:
 
     def __init__(
         self,
-        devices: DeviceRegistry,
+        devices: DeviceAllowList,
         *,
         timeout: float = 30.0,
         ttl: float = 300.0,

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 
-class DeviceRegistry:
+class DeviceAllowList:
     """The configured devices and the allow-unknown policy."""
 
     def __init__(self, devices: Iterable[Mapping[str, Any]] = (), allow_unknown: bool = True):

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from typing import Any, Generic, Protocol, TypeVar
 
-from ..events import BridgeEvent, EventHandler
+from .events import BridgeEvent, EventHandler
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from ..clock import now_utc
 from ..events import TRIGGER_NAMES, MediaCompleted
 from ..protocol.crc import crc16_dualcam
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, FileMetadata, file_camera, file_kind
@@ -35,7 +36,6 @@ from .spool import (
     ResumePoint,
     SpoolFile,
     metadata_to_json,
-    now_utc,
     same_file,
     write_json_atomic,
 )

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .spool import now_utc
+from ..clock import now_utc
 from .store import MediaStore
 
 log = logging.getLogger(__name__)
