@@ -12,41 +12,37 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
-Camera = Literal["front", "rear"]
-MediaKind = Literal["photo", "video"]
+from .contract import (
+    CAMERA_STATE_NAMES,
+    MEDIA_TRIGGER_NAMES,
+    SOS_TRIGGER_NAMES,
+    Camera,
+    MediaKind,
+    TransferState,
+)
 
-# Metadata trigger codes (DualCam file metadata, firmware >= 03.27.04).
-TRIGGER_NAMES: dict[int, str] = {
-    0: "server_request",
-    1: "din1",
-    2: "din2",
-    3: "crash",
-    4: "towing",
-    5: "idling",
-    6: "geofence",
-    7: "unplug",
-    8: "green_driving",
-    9: "periodic",
-}
+# The name tables live in the contract; re-exported for the stages that import them from here.
+TRIGGER_NAMES = MEDIA_TRIGGER_NAMES
 
-# AVL 497 (rear) / 498 (front) camera state values.
-CAMERA_STATE_NAMES: dict[int, str] = {
-    0: "not_detected",
-    1: "no_card",
-    2: "card_mount_failed",
-    3: "card_failed",
-    4: "card_faulty",
-}
-
-# AVL 499 SOS trigger values.
-SOS_TRIGGER_NAMES: dict[int, str] = {
-    0: "server_request",
-    1: "din1",
-    2: "din2",
-    3: "crash",
-}
+__all__ = [
+    "CAMERA_STATE_NAMES",
+    "SOS_TRIGGER_NAMES",
+    "TRIGGER_NAMES",
+    "BridgeEvent",
+    "Camera",
+    "CameraStateChanged",
+    "DeviceSeen",
+    "EventHandler",
+    "MediaCompleted",
+    "MediaKind",
+    "Position",
+    "PositionUpdated",
+    "SosClipLinked",
+    "SosTriggered",
+    "TrackerAvailability",
+    "TransferProgress",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +114,7 @@ class TransferProgress:
     packets_done: int
     packets_total: int
     bytes_per_s: float
-    state: Literal["receiving", "resumed", "stalled", "done", "failed"]
+    state: TransferState
 
 
 @dataclass(frozen=True, slots=True)

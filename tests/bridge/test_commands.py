@@ -79,9 +79,9 @@ def test_command_error_is_a_value_error() -> None:
 def test_set_camera_settings_by_name_id_and_mapping() -> None:
     assert set_camera_settings(resolution=3, compression=50) == "setparam 66000:3;66001:50"
     assert set_camera_settings({66001: 50, "66000": 3}) == "setparam 66000:3;66001:50"
-    assert set_camera_settings({"osd": True}, framerate="25") == "setparam 66002:1;66003:25"
+    assert set_camera_settings({"osd": True}, frame_rate="25") == "setparam 66002:1;66003:25"
     assert (
-        set_camera_settings(resolution="1920x1080", video_trigger="crash", seconds_before=10)
+        set_camera_settings(resolution="1920x1080", video_trigger="crash", video_seconds_before=10)
         == "setparam 66000:4;66008:3;66009:10"
     )
 
@@ -92,12 +92,12 @@ def test_every_setting_has_its_spec_range() -> None:
         66000: ("resolution", 0, 4),
         66001: ("compression", 0, 100),
         66002: ("osd", 0, 1),
-        66003: ("framerate", 1, 30),
+        66003: ("frame_rate", 1, 30),
         66006: ("periodic_photo", 0, 1),
-        66007: ("photo_interval", 10, 1800),
+        66007: ("periodic_photo_interval", 10, 1800),
         66008: ("video_trigger", 0, 3),
-        66009: ("seconds_before", 1, 10),
-        66010: ("seconds_after", 1, 10),
+        66009: ("video_seconds_before", 1, 10),
+        66010: ("video_seconds_after", 1, 10),
     }
 
 

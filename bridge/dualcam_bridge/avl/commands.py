@@ -19,50 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from ..contract import CAMERA_SETTINGS as CAMERA_SETTINGS
+from ..contract import CAMERA_SETTINGS_BY_KEY as _SETTINGS_BY_KEY
+from ..contract import CAMERA_SOURCES as SOURCES
+from ..contract import MAX_VIDEO_DURATION_S as MAX_VIDEO_DURATION_S
+from ..contract import SOURCE_CAMERAS as SOURCE_CAMERAS
+from ..contract import CameraSetting as CameraSetting
 from ..events import Camera, MediaKind
 
 CAMREQ_INVALID = "Invalid argument in camera request cmd!"
-MAX_VIDEO_DURATION_S = 30
-SOURCES: dict[str, int] = {"front": 1, "rear": 2, "both": 3}
-SOURCE_CAMERAS: dict[int, tuple[Camera, ...]] = {1: ("front",), 2: ("rear",), 3: ("front", "rear")}
 
 
 class CommandError(ValueError):
     """A command argument the device would refuse; nothing was sent."""
-
-
-@dataclass(frozen=True, slots=True)
-class CameraSetting:
-    """One DualCam parameter with its allowed range and optional value names."""
-
-    id: int
-    name: str
-    low: int
-    high: int
-    names: Mapping[str, int] = field(default_factory=dict)
-
-
-CAMERA_SETTINGS: tuple[CameraSetting, ...] = (
-    CameraSetting(
-        66000,
-        "resolution",
-        0,
-        4,
-        {"160x120": 0, "320x240": 1, "640x480": 2, "1280x720": 3, "1920x1080": 4},
-    ),
-    CameraSetting(66001, "compression", 0, 100),
-    CameraSetting(66002, "osd", 0, 1),
-    CameraSetting(66003, "framerate", 1, 30),
-    CameraSetting(66006, "periodic_photo", 0, 1),
-    CameraSetting(66007, "photo_interval", 10, 1800),
-    CameraSetting(66008, "video_trigger", 0, 3, {"none": 0, "din1": 1, "din2": 2, "crash": 3}),
-    CameraSetting(66009, "seconds_before", 1, 10),
-    CameraSetting(66010, "seconds_after", 1, 10),
-)
-_SETTINGS_BY_KEY: dict[str, CameraSetting] = {
-    **{s.name: s for s in CAMERA_SETTINGS},
-    **{str(s.id): s for s in CAMERA_SETTINGS},
-}
 
 
 # ---- building commands -----------------------------------------------------------------------

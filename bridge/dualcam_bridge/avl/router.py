@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..allowlist import DeviceAllowList
+from ..contract import COMMANDS as COMMAND_NAMES
+from ..contract import MAX_VIDEO_DURATION_S, MIN_VIDEO_DURATION_S
 from .commands import (
     CAMREQ_INVALID,
     CameraRequestAccepted,
@@ -39,8 +41,6 @@ from .commands import (
 )
 
 log = logging.getLogger(__name__)
-
-COMMAND_NAMES = ("camreq", "setparam", "getparam", "raw")
 
 
 class CommandLink(Protocol):
@@ -129,7 +129,10 @@ def _camreq(request: Mapping[str, Any], now: float) -> str:
         raise CommandError(f"{CAMREQ_INVALID} file_type: {kind!r} is not photo or video")
     duration = request.get("duration")
     if duration is None:
-        raise CommandError(f"{CAMREQ_INVALID} duration: a video needs 1-30 seconds")
+        raise CommandError(
+            f"{CAMREQ_INVALID} duration: a video needs "
+            f"{MIN_VIDEO_DURATION_S}-{MAX_VIDEO_DURATION_S} seconds"
+        )
     start = request.get("timestamp")
     if start is None:
         # The contract: a video without a start is the last `duration` seconds.

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any, Protocol
 
-log = logging.getLogger(__name__)
+from ..contract import COMMANDS, is_imei
 
-IMEI_RE = re.compile(r"^\d{15}$")
-COMMANDS = ("camreq", "setparam", "getparam", "raw")
+log = logging.getLogger(__name__)
 
 
 class CommandHandler(Protocol):
@@ -60,7 +58,7 @@ def parse_request(target: str, raw: bytes) -> tuple[dict[str, Any] | None, dict[
         return None, command_result(None, False, None, error="payload must be a JSON object")
     command_id = request.get("id")
     command = request.get("command")
-    if not IMEI_RE.match(target):
+    if not is_imei(target):
         error = f"invalid IMEI {target!r} in the topic: expected the tracker's 15 digits"
         name = command if isinstance(command, str) else None
         return None, command_result(command_id, False, name, error=error)

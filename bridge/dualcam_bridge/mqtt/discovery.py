@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..events import CAMERA_STATE_NAMES, SOS_TRIGGER_NAMES, Camera
+from ..contract import CAMERA_STATE_NAMES, CAMERAS, SOS_TRIGGER_NAMES
 from .devices import DeviceRecord
 from .topics import Topics, to_json
-
-CAMERAS: tuple[Camera, ...] = ("front", "rear")
 
 # HA's MQTT event entity wants {"event_type": …}; keep the rest of the SOS as attributes.
 SOS_TEMPLATE = (

@@ -1,7 +1,7 @@
-"""Topic names and JSON payloads of the MQTT contract (``shared/design/mqtt-contract.md``).
+"""Topic names and JSON payloads of the MQTT contract (README.md, "MQTT topics").
 
-Pure functions of the domain events: no client, no clock. Everything the bridge publishes is
-spelled here, so the contract has one home in the code.
+Pure functions of the domain events: no client, no clock. The topic patterns and names are
+the tables of ``contract``; this module fills them in and writes the payloads.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import contract as c
 from ..events import (
     Camera,
     CameraStateChanged,
@@ -21,8 +22,8 @@ from ..events import (
     TransferProgress,
 )
 
-ONLINE = b"online"
-OFFLINE = b"offline"
+ONLINE = c.ONLINE.encode()
+OFFLINE = c.OFFLINE.encode()
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -47,66 +48,66 @@ def to_json(obj: dict[str, Any]) -> bytes:
 class Topics:
     """Every topic of the contract under one prefix (``mqtt.topic_prefix``)."""
 
-    prefix: str = "dualcam"
+    prefix: str = c.DEFAULT_TOPIC_PREFIX
 
     @property
     def bridge_status(self) -> str:
         """``P/bridge/status``: online/offline, also the Last Will."""
-        return f"{self.prefix}/bridge/status"
+        return c.topic(self.prefix, c.TOPIC_BRIDGE_STATUS)
 
     @property
     def bridge_info(self) -> str:
         """``P/bridge/info``."""
-        return f"{self.prefix}/bridge/info"
+        return c.topic(self.prefix, c.TOPIC_BRIDGE_INFO)
 
     @property
     def command_filter(self) -> str:
         """The subscription for commands to any tracker: ``P/+/command``."""
-        return f"{self.prefix}/+/command"
+        return c.topic(self.prefix, c.TOPIC_COMMAND)
 
     def availability(self, imei: str) -> str:
         """``P/<imei>/availability``."""
-        return f"{self.prefix}/{imei}/availability"
+        return c.topic(self.prefix, c.TOPIC_AVAILABILITY, imei)
 
     def device_info(self, imei: str) -> str:
         """``P/<imei>/info``."""
-        return f"{self.prefix}/{imei}/info"
+        return c.topic(self.prefix, c.TOPIC_DEVICE_INFO, imei)
 
     def camera_state(self, imei: str, camera: Camera) -> str:
         """``P/<imei>/camera/<cam>/state``."""
-        return f"{self.prefix}/{imei}/camera/{camera}/state"
+        return c.topic(self.prefix, c.TOPIC_CAMERA_STATE, imei, camera)
 
     def photo(self, imei: str, camera: Camera) -> str:
         """``P/<imei>/camera/<cam>/photo``."""
-        return f"{self.prefix}/{imei}/camera/{camera}/photo"
+        return c.topic(self.prefix, c.TOPIC_PHOTO, imei, camera)
 
     def video(self, imei: str, camera: Camera) -> str:
         """``P/<imei>/camera/<cam>/video``."""
-        return f"{self.prefix}/{imei}/camera/{camera}/video"
+        return c.topic(self.prefix, c.TOPIC_VIDEO, imei, camera)
 
     def media(self, imei: str) -> str:
         """``P/<imei>/media``."""
-        return f"{self.prefix}/{imei}/media"
+        return c.topic(self.prefix, c.TOPIC_MEDIA, imei)
 
     def transfer(self, imei: str) -> str:
         """``P/<imei>/transfer``."""
-        return f"{self.prefix}/{imei}/transfer"
+        return c.topic(self.prefix, c.TOPIC_TRANSFER, imei)
 
     def sos(self, imei: str) -> str:
         """``P/<imei>/sos``."""
-        return f"{self.prefix}/{imei}/sos"
+        return c.topic(self.prefix, c.TOPIC_SOS, imei)
 
     def position(self, imei: str) -> str:
         """``P/<imei>/position``."""
-        return f"{self.prefix}/{imei}/position"
+        return c.topic(self.prefix, c.TOPIC_POSITION, imei)
 
     def command(self, imei: str) -> str:
         """``P/<imei>/command``."""
-        return f"{self.prefix}/{imei}/command"
+        return c.topic(self.prefix, c.TOPIC_COMMAND, imei)
 
     def command_result(self, imei: str) -> str:
         """``P/<imei>/command/result``."""
-        return f"{self.prefix}/{imei}/command/result"
+        return c.topic(self.prefix, c.TOPIC_COMMAND_RESULT, imei)
 
     def command_target(self, topic: str) -> str | None:
         """The ``<imei>`` level of a ``P/<imei>/command`` topic (unvalidated), else None."""
