@@ -20,10 +20,10 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 
+from . import contract as c
 from .command_client import CommandClient
 from .const import (
     BRIDGE_MODEL,
-    CAMERAS,
     CONF_MEDIA_DIR,
     CONF_STORE_MEDIA,
     CONF_TOPIC_PREFIX,
@@ -32,7 +32,6 @@ from .const import (
     DOMAIN,
     EVENT_MEDIA_RECEIVED,
     EVENT_SOS,
-    IMEI_RE,
     MANUFACTURER,
     MEDIA_VIEW_URL,
     MODEL,
@@ -106,22 +105,23 @@ class DualCamBridge:
         self._unsubscribe.append(
             mqtt.async_subscribe_connection_status(self.hass, self._on_connection)
         )
-        p = self.prefix
-        handlers: list[tuple[str, MessageHandler, str | None]] = [
-            (f"{p}/bridge/status", self._on_bridge_status, "utf-8"),
-            (f"{p}/bridge/info", self._on_bridge_info, "utf-8"),
-            (f"{p}/+/info", self._on_info, "utf-8"),
-            (f"{p}/+/availability", self._on_availability, "utf-8"),
-            (f"{p}/+/camera/+/state", self._on_camera_state, "utf-8"),
-            (f"{p}/+/camera/+/photo", self._on_photo, None),
-            (f"{p}/+/camera/+/video", self._on_video, None),
-            (f"{p}/+/media", self._on_media, "utf-8"),
-            (f"{p}/+/transfer", self._on_transfer, "utf-8"),
-            (f"{p}/+/sos", self._on_sos, "utf-8"),
-            (f"{p}/+/position", self._on_position, "utf-8"),
-            (f"{p}/+/command/result", self.commands.handle_result, "utf-8"),
-        ]
-        for topic, handler, encoding in handlers:
+        # Every topic the bridge publishes (contract.TOPICS) but the command it subscribes to.
+        handlers: dict[str, tuple[MessageHandler, str | None]] = {
+            c.TOPIC_BRIDGE_STATUS: (self._on_bridge_status, "utf-8"),
+            c.TOPIC_BRIDGE_INFO: (self._on_bridge_info, "utf-8"),
+            c.TOPIC_DEVICE_INFO: (self._on_info, "utf-8"),
+            c.TOPIC_AVAILABILITY: (self._on_availability, "utf-8"),
+            c.TOPIC_CAMERA_STATE: (self._on_camera_state, "utf-8"),
+            c.TOPIC_PHOTO: (self._on_photo, None),
+            c.TOPIC_VIDEO: (self._on_video, None),
+            c.TOPIC_MEDIA: (self._on_media, "utf-8"),
+            c.TOPIC_TRANSFER: (self._on_transfer, "utf-8"),
+            c.TOPIC_SOS: (self._on_sos, "utf-8"),
+            c.TOPIC_POSITION: (self._on_position, "utf-8"),
+            c.TOPIC_COMMAND_RESULT: (self.commands.handle_result, "utf-8"),
+        }
+        for pattern, (handler, encoding) in handlers.items():
+            topic = c.topic(self.prefix, pattern)
             self._unsubscribe.append(
                 await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
             )
@@ -177,7 +177,7 @@ class DualCamBridge:
     def _vehicle(self, topic: str) -> Vehicle | None:
         """The selected vehicle a `P/<imei>/...` topic is about, created on first sight."""
         imei = topic[len(self.prefix) + 1 :].split("/", 1)[0]
-        if not IMEI_RE.match(imei):
+        if not c.is_imei(imei):
             return None  # e.g. P/bridge/info, which also matches P/+/info
         self.seen_imeis.add(imei)
         if self.selected and imei not in self.selected:
@@ -189,7 +189,7 @@ class DualCamBridge:
     @staticmethod
     def _camera(topic: str) -> str | None:
         camera = topic.split("/")[-2]
-        return camera if camera in CAMERAS else None
+        return camera if camera in c.CAMERAS else None
 
     def _parse(self, msg: mqtt.ReceiveMessage, parser: Callable[[dict[str, Any]], _T]) -> _T | None:
         """The message as parser reads it, or None (logged): a bad message changes nothing."""
@@ -206,10 +206,10 @@ class DualCamBridge:
 
     @callback
     def _on_bridge_status(self, msg: mqtt.ReceiveMessage) -> None:
-        if msg.payload not in ("online", "offline"):
+        if msg.payload not in (c.ONLINE, c.OFFLINE):
             _LOGGER.warning("Ignoring %s: %r", msg.topic, msg.payload)
             return
-        self.online = msg.payload == "online"
+        self.online = msg.payload == c.ONLINE
         self._notify_all()
 
     @callback
@@ -219,7 +219,7 @@ class DualCamBridge:
         self.info = data
         devices = data.get("devices")
         if isinstance(devices, list):
-            self.seen_imeis.update(str(d) for d in devices if IMEI_RE.match(str(d)))
+            self.seen_imeis.update(str(d) for d in devices if c.is_imei(str(d)))
         if isinstance(version := data.get("version"), str):
             dr.async_get(self.hass).async_get_or_create(
                 config_entry_id=self.entry.entry_id,
@@ -256,10 +256,10 @@ class DualCamBridge:
     def _on_availability(self, msg: mqtt.ReceiveMessage) -> None:
         if (vehicle := self._vehicle(msg.topic)) is None:
             return
-        if msg.payload not in ("online", "offline"):
+        if msg.payload not in (c.ONLINE, c.OFFLINE):
             _LOGGER.warning("Ignoring %s: %r", msg.topic, msg.payload)
             return
-        vehicle.online = msg.payload == "online"
+        vehicle.online = msg.payload == c.ONLINE
         vehicle.async_notify(Update.AVAILABILITY)
 
     @callback

@@ -13,6 +13,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from .const import DOMAIN
+from .contract import TOPIC_COMMAND, topic
 from .models import parse_json
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class CommandClient:
         try:
             await mqtt.async_publish(
                 self._hass,
-                f"{self._prefix}/{imei}/command",
+                topic(self._prefix, TOPIC_COMMAND, imei),
                 json.dumps({"id": command_id, **command}),
                 qos=1,
                 retain=False,

@@ -6,46 +6,24 @@ which field is wrong and what is allowed, in their language, before anything is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.util import dt as dt_util
 
-from .const import CAMERA_SOURCES, CAMERAS, DOMAIN
-
-VIDEO_DURATION = (1, 30)  # camreq: at most 30 s
-SECONDS_BEFORE = (0, 86400)
-
-
-@dataclass(frozen=True, slots=True)
-class CameraParam:
-    """One camera setting (wiki "Camera Feature/Scenario Settings", 66000-66010)."""
-
-    field: str
-    param_id: int
-    minimum: int = 0
-    maximum: int = 1
-    choices: tuple[str, ...] | None = None  # option name -> its index is the value
-    boolean: bool = False
-
-
-CAMERA_PARAMS: tuple[CameraParam, ...] = (
-    CameraParam(
-        "resolution",
-        66000,
-        choices=("160x120", "320x240", "640x480", "1280x720", "1920x1080"),
-    ),
-    CameraParam("compression", 66001, 0, 100),
-    CameraParam("osd", 66002, boolean=True),
-    CameraParam("frame_rate", 66003, 1, 30),
-    CameraParam("periodic_photo", 66006, boolean=True),
-    CameraParam("periodic_photo_interval", 66007, 10, 1800),
-    CameraParam("video_trigger", 66008, choices=("none", "din1", "din2", "crash")),
-    CameraParam("video_seconds_before", 66009, 1, 10),
-    CameraParam("video_seconds_after", 66010, 1, 10),
+from .const import DOMAIN
+from .contract import (
+    CAMERA_SETTINGS,
+    CAMERA_SOURCES,
+    CAMERAS,
+    MAX_VIDEO_DURATION_S,
+    MIN_VIDEO_DURATION_S,
 )
+
+VIDEO_DURATION = (MIN_VIDEO_DURATION_S, MAX_VIDEO_DURATION_S)
+# Service input only: how many seconds before now a video may start.
+SECONDS_BEFORE = (0, 86400)
 
 
 def _invalid(key: str, **placeholders: Any) -> ServiceValidationError:
@@ -73,7 +51,7 @@ def check_choice(field: str, value: str, choices: tuple[str, ...]) -> str:
 
 def photo_request(source: str) -> dict[str, Any]:
     """camreq for a photo from front, rear or both cameras."""
-    check_choice("source", source, CAMERA_SOURCES)
+    check_choice("source", source, tuple(CAMERA_SOURCES))
     return {
         "command": "camreq",
         "file_type": "photo",
@@ -91,7 +69,7 @@ def video_request(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """camreq for a video; with neither start nor seconds_before the bridge uses now - duration."""
-    check_choice("source", source, CAMERA_SOURCES)
+    check_choice("source", source, tuple(CAMERA_SOURCES))
     check_range("duration", duration, VIDEO_DURATION)
     now = now or dt_util.utcnow()
     timestamp: int | None = None
@@ -119,21 +97,19 @@ def video_request(
 def camera_settings(values: dict[str, Any]) -> dict[str, Any]:
     """setparam for the given settings; at least one is needed."""
     params: dict[str, int] = {}
-    for param in CAMERA_PARAMS:
-        if (value := values.get(param.field)) is None:
+    for setting in CAMERA_SETTINGS:
+        if (value := values.get(setting.name)) is None:
             continue
-        if param.boolean:
-            params[str(param.param_id)] = 1 if value else 0
-        elif param.choices is not None:
-            params[str(param.param_id)] = param.choices.index(
-                check_choice(param.field, value, param.choices)
-            )
+        if setting.type == "bool":
+            params[str(setting.id)] = 1 if value else 0
+        elif setting.type == "choice":
+            params[str(setting.id)] = setting.names[
+                check_choice(setting.name, value, setting.choices)
+            ]
         else:
-            params[str(param.param_id)] = check_range(
-                param.field, value, (param.minimum, param.maximum)
-            )
+            params[str(setting.id)] = check_range(setting.name, value, (setting.low, setting.high))
     if not params:
-        raise _invalid("no_settings", fields=", ".join(p.field for p in CAMERA_PARAMS))
+        raise _invalid("no_settings", fields=", ".join(s.name for s in CAMERA_SETTINGS))
     return {"command": "setparam", "params": params}
 
 

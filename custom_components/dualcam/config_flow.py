@@ -33,14 +33,13 @@ from .const import (
     CONF_TOPIC_PREFIX,
     CONF_VEHICLES,
     DEFAULT_STORE_MEDIA,
-    DEFAULT_TOPIC_PREFIX,
     DOMAIN,
-    IMEI_RE,
 )
+from .contract import DEFAULT_TOPIC_PREFIX, TOPIC_BRIDGE_INFO, is_imei
 from .media_store import default_media_dir
 from .models import parse_json
 
-INFO_SUFFIX = "/bridge/info"
+INFO_SUFFIX = f"/{TOPIC_BRIDGE_INFO}"
 # Retained, so a running (or recently running) bridge answers at once.
 PROBE_TIMEOUT = 5.0
 
@@ -187,7 +186,7 @@ class DualCamOptionsFlow(OptionsFlow):
                 errors[CONF_MEDIA_DIR] = "media_dir_not_absolute"
             elif media_dir and not await self.hass.async_add_executor_job(_usable_dir, media_dir):
                 errors[CONF_MEDIA_DIR] = "media_dir_not_writable"
-            if not all(IMEI_RE.match(v) for v in vehicles):
+            if not all(is_imei(v) for v in vehicles):
                 errors[CONF_VEHICLES] = "invalid_imei"
             if not errors:
                 return self.async_create_entry(

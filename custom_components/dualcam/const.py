@@ -1,8 +1,7 @@
-"""Constants shared by the DualCam integration (names follow the MQTT contract)."""
+"""Constants of the DualCam integration itself; the MQTT contract's tables are in contract.py."""
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 DOMAIN: Final = "dualcam"
@@ -15,24 +14,8 @@ CONF_STORE_MEDIA: Final = "store_media"
 CONF_MEDIA_DIR: Final = "media_dir"
 CONF_VEHICLES: Final = "vehicles"
 
-DEFAULT_TOPIC_PREFIX: Final = "dualcam"
 DEFAULT_STORE_MEDIA: Final = True
 MEDIA_SUBDIR: Final = "dualcam"
-
-CAMERAS: Final = ("front", "rear")
-CAMERA_SOURCES: Final = ("front", "rear", "both")
-# Index = the AVL 497/498 value; the bridge also sends the name, this is the fallback.
-CAMERA_STATES: Final = (
-    "not_detected",
-    "no_card",
-    "card_mount_failed",
-    "card_failed",
-    "card_faulty",
-)
-# Index = the AVL 499 value.
-SOS_TRIGGERS: Final = ("server_request", "din1", "din2", "crash")
-
-IMEI_RE: Final = re.compile(r"^\d{15}$")
 
 EVENT_MEDIA_RECEIVED: Final = "dualcam_media_received"
 EVENT_SOS: Final = "dualcam_sos"

@@ -31,7 +31,8 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN, EVENT_MEDIA_RECEIVED, EVENT_SOS, IMEI_RE
+from .const import DOMAIN, EVENT_MEDIA_RECEIVED, EVENT_SOS
+from .contract import is_imei
 
 CAMERA_STATE_CHANGED: Final = "camera_state_changed"
 # trigger type -> (bus event, event data it must contain besides the device id)
@@ -49,7 +50,7 @@ TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend({vol.Required(CONF_TYPE): vol
 def _is_vehicle(hass: HomeAssistant, device_id: str) -> bool:
     device = dr.async_get(hass).async_get(device_id)
     return device is not None and any(
-        domain == DOMAIN and IMEI_RE.match(ident) for domain, ident in device.identifiers
+        domain == DOMAIN and is_imei(ident) for domain, ident in device.identifiers
     )
 
 

@@ -9,11 +9,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import DualCamConfigEntry
-from .const import SOS_TRIGGERS
+from .contract import SOS_TRIGGER_NAMES
 from .entity import DualCamEntity, async_setup_vehicle_entities
 from .models import Update
 
-SOS = EventEntityDescription(key="sos", translation_key="sos", event_types=list(SOS_TRIGGERS))
+SOS = EventEntityDescription(
+    key="sos", translation_key="sos", event_types=list(SOS_TRIGGER_NAMES.values())
+)
 
 
 async def async_setup_entry(

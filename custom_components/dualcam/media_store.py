@@ -18,7 +18,8 @@ from pathlib import Path
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from .const import IMEI_RE, MEDIA_SUBDIR
+from .const import MEDIA_SUBDIR
+from .contract import is_imei
 from .models import MediaInfo
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -80,7 +81,7 @@ def safe_file(root: Path, imei: str, day: str, name: str) -> Path | None:
 
     Every part is matched against its pattern, so a request can never leave the folder.
     """
-    if not (IMEI_RE.match(imei) and DAY_RE.match(day) and FILE_RE.match(name)):
+    if not (is_imei(imei) and DAY_RE.match(day) and FILE_RE.match(name)):
         return None
     path = root / imei / day / name
     return path if path.is_file() else None
@@ -101,13 +102,13 @@ def list_vehicles(root: Path) -> list[str]:
     """IMEIs that have a folder."""
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and IMEI_RE.match(p.name))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and is_imei(p.name))
 
 
 def list_days(root: Path, imei: str) -> list[str]:
     """Days with files for a vehicle, newest first."""
     folder = root / imei
-    if not IMEI_RE.match(imei) or not folder.is_dir():
+    if not is_imei(imei) or not folder.is_dir():
         return []
     return sorted(
         (p.name for p in folder.iterdir() if p.is_dir() and DAY_RE.match(p.name)), reverse=True
@@ -117,7 +118,7 @@ def list_days(root: Path, imei: str) -> list[str]:
 def list_files(root: Path, imei: str, day: str) -> list[StoredFile]:
     """Files of one day, newest first."""
     folder = root / imei / day
-    if not (IMEI_RE.match(imei) and DAY_RE.match(day)) or not folder.is_dir():
+    if not (is_imei(imei) and DAY_RE.match(day)) or not folder.is_dir():
         return []
     files = []
     for path in folder.iterdir():

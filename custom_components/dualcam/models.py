@@ -7,7 +7,7 @@ so a malformed message is logged and dropped by the caller instead of half-appli
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -16,7 +16,12 @@ from typing import Any
 from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.util import dt as dt_util
 
-from .const import CAMERA_STATES, CAMERAS, SOS_TRIGGERS
+from .contract import (
+    CAMERA_STATE_NAMES,
+    CAMERAS,
+    MEDIA_KINDS,
+    SOS_TRIGGER_NAMES,
+)
 
 
 class Update(StrEnum):
@@ -67,6 +72,19 @@ def _choice(value: Any, choices: tuple[str, ...], name: str) -> str:
     return value
 
 
+def _named_value(data: dict[str, Any], key: str, names: Mapping[int, str]) -> tuple[int, str]:
+    """A (value, name) pair from a message with both: the name wins, the value is the fallback."""
+    value, name = data.get("value"), data.get(key)
+    values = {n: v for v, n in names.items()}
+    if name not in values:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in names:
+            raise ValueError(f"bad {key} {data!r}")
+        name = names[value]
+    if isinstance(value, bool) or not isinstance(value, int):
+        value = values[name]
+    return value, name
+
+
 @dataclass(frozen=True, slots=True)
 class CameraStatus:
     """`P/<imei>/camera/<cam>/state`: the camera's SD-card / presence state."""
@@ -78,14 +96,7 @@ class CameraStatus:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CameraStatus:
         """Parse the state message; the name wins, the number is the fallback."""
-        value = data.get("value")
-        state = data.get("state")
-        if state not in CAMERA_STATES:
-            if not isinstance(value, int) or not 0 <= value < len(CAMERA_STATES):
-                raise ValueError(f"bad camera state {data!r}")
-            state = CAMERA_STATES[value]
-        if not isinstance(value, int):
-            value = CAMERA_STATES.index(state)
+        value, state = _named_value(data, "state", CAMERA_STATE_NAMES)
         return cls(value, state, _timestamp(data.get("timestamp")))
 
 
@@ -199,7 +210,7 @@ class MediaInfo:
         return cls(
             id=str(media_id),
             camera=_choice(data.get("camera"), CAMERAS, "camera"),
-            kind=_choice(data.get("kind"), ("photo", "video"), "kind"),
+            kind=_choice(data.get("kind"), MEDIA_KINDS, "kind"),
             mime=str(data.get("mime") or "application/octet-stream"),
             size=int(size),
             sha256=sha256.lower(),
@@ -225,13 +236,7 @@ class SosReport:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SosReport:
         """Parse an SOS record; the trigger name wins, the number is the fallback."""
-        value, trigger = data.get("value"), data.get("trigger")
-        if trigger not in SOS_TRIGGERS:
-            if not isinstance(value, int) or not 0 <= value < len(SOS_TRIGGERS):
-                raise ValueError(f"bad sos {data!r}")
-            trigger = SOS_TRIGGERS[value]
-        if not isinstance(value, int):
-            value = SOS_TRIGGERS.index(trigger)
+        value, trigger = _named_value(data, "trigger", SOS_TRIGGER_NAMES)
         position = data.get("position")
         if position is not None and not isinstance(position, dict):
             raise ValueError(f"bad sos position {position!r}")

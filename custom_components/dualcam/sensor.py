@@ -18,7 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from . import DualCamConfigEntry
-from .const import CAMERA_STATES
+from .contract import CAMERA_STATE_NAMES
 from .entity import DualCamEntity, async_setup_vehicle_entities
 from .models import Update, Vehicle
 
@@ -66,7 +66,7 @@ SENSORS: tuple[DualCamSensorDescription, ...] = (
             key=f"{camera}_camera_state",
             translation_key=f"{camera}_camera_state",
             device_class=SensorDeviceClass.ENUM,
-            options=list(CAMERA_STATES),
+            options=list(CAMERA_STATE_NAMES.values()),
             updates=frozenset({Update.CAMERA_STATE}),
             value_fn=_camera_state(camera),
         )

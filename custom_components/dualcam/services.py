@@ -26,13 +26,13 @@ from homeassistant.helpers import entity_registry as er
 
 from .bridge import DualCamBridge
 from .commands import (
-    CAMERA_PARAMS,
     camera_settings,
     check_range,
     photo_request,
     video_request,
 )
 from .const import DEFAULT_COMMAND_TIMEOUT, DOMAIN, MAX_COMMAND_TIMEOUT
+from .contract import CAMERA_SETTINGS
 from .models import Vehicle
 
 SERVICE_REQUEST_PHOTO = "request_photo"
@@ -65,10 +65,10 @@ SETTINGS_SCHEMA = vol.Schema(
     {
         **_BASE,
         **{
-            vol.Optional(p.field): (
-                cv.boolean if p.boolean else cv.string if p.choices else vol.Coerce(int)
+            vol.Optional(s.name): {"bool": cv.boolean, "choice": cv.string}.get(
+                s.type, vol.Coerce(int)
             )
-            for p in CAMERA_PARAMS
+            for s in CAMERA_SETTINGS
         },
     }
 )

@@ -11,8 +11,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.translation import async_get_translations
 
 from custom_components.dualcam import binary_sensor, button, camera, event, sensor
-from custom_components.dualcam.commands import CAMERA_PARAMS
-from custom_components.dualcam.const import CAMERA_STATES, DOMAIN, SOS_TRIGGERS
+from custom_components.dualcam.const import DOMAIN
+from custom_components.dualcam.contract import (
+    CAMERA_SETTINGS,
+    CAMERA_STATE_NAMES,
+    SOS_TRIGGER_NAMES,
+)
 from custom_components.dualcam.device_trigger import TRIGGER_TYPES
 
 INTEGRATION = Path(__file__).parents[2] / "custom_components" / DOMAIN
@@ -38,9 +42,13 @@ def test_entity_names_and_states() -> None:
             texts = EN["entity"][platform][description.translation_key]
             assert texts["name"], description.key
             if getattr(description, "options", None):
-                assert set(texts["state"]) == set(description.options) == set(CAMERA_STATES)
+                assert (
+                    set(texts["state"])
+                    == set(description.options)
+                    == set(CAMERA_STATE_NAMES.values())
+                )
     event_types = EN["entity"]["event"]["sos"]["state_attributes"]["event_type"]["state"]
-    assert set(event_types) == set(SOS_TRIGGERS)
+    assert set(event_types) == set(SOS_TRIGGER_NAMES.values())
     assert set(EN["device_automation"]["trigger_type"]) == set(TRIGGER_TYPES)
 
 
@@ -55,7 +63,7 @@ def test_services_fields_and_selectors() -> None:
             if key := select.get("translation_key"):
                 assert set(EN["selector"][key]["options"]) == set(select["options"])
     settings = set(services["set_camera_settings"]["fields"]) - {"timeout"}
-    assert settings == {p.field for p in CAMERA_PARAMS}
+    assert settings == {s.name for s in CAMERA_SETTINGS}
 
 
 def test_every_raised_translation_key_exists() -> None:
