@@ -1,7 +1,10 @@
-"""The MQTT contract (shared/design/mqtt-contract.md) as JSON schemas and topic rules.
+"""The MQTT contract (README.md, "MQTT topics") as JSON schemas, topic rules and examples.
 
 Written from the contract document, not from the code, so the tests check the code against
-the contract and not against itself.
+the contract and not against itself. ``EXAMPLES`` holds valid payloads of every topic: the
+bridge suite checks them against the schemas, and the Home Assistant suite
+(tests/homeassistant/test_contract_examples.py, which loads this file by path) feeds them to
+the integration's parsers. Standard library only, for that reason.
 """
 
 from __future__ import annotations
@@ -117,6 +120,90 @@ COMMAND_RESULT = obj(
     }
 )
 
+# P/<imei>/command: what a client (the integration, a discovery button) sends.
+_CAMREQ = {
+    "if": {"properties": {"command": {"const": "camreq"}}},
+    "then": {
+        "required": ["file_type", "source"],
+        "properties": {
+            "file_type": {"enum": ["photo", "video"]},
+            "source": {"oneOf": [{"enum": ["front", "rear", "both"]}, {"enum": [1, 2, 3]}]},
+            "timestamp": {"type": ["integer", "null"], "minimum": 1},
+            "duration": {"type": ["integer", "null"], "minimum": 1, "maximum": 30},
+        },
+        "if": {"properties": {"file_type": {"const": "video"}}},
+        "then": {"properties": {"duration": {"type": "integer"}}, "required": ["duration"]},
+    },
+}
+_SETPARAM = {
+    "if": {"properties": {"command": {"const": "setparam"}}},
+    "then": {
+        "required": ["params"],
+        "properties": {
+            "params": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"pattern": "^(66[0-9]{3}|[a-z_]+)$"},
+                "additionalProperties": {"type": ["integer", "boolean", "string"]},
+            }
+        },
+    },
+}
+_GETPARAM = {
+    "if": {"properties": {"command": {"const": "getparam"}}},
+    "then": {
+        "required": ["ids"],
+        "properties": {
+            "ids": {"type": "array", "minItems": 1, "items": {"type": ["integer", "string"]}}
+        },
+    },
+}
+_RAW = {
+    "if": {"properties": {"command": {"const": "raw"}}},
+    "then": {"required": ["text"], "properties": {"text": {"type": "string", "minLength": 1}}},
+}
+COMMAND_REQUEST = {
+    "type": "object",
+    "required": ["command"],
+    "properties": {
+        "id": {},
+        "command": {"enum": ["camreq", "setparam", "getparam", "raw"]},
+        "ttl": {"type": "number", "exclusiveMinimum": 0},
+    },
+    "allOf": [_CAMREQ, _SETPARAM, _GETPARAM, _RAW],
+}
+
+# <discovery_prefix>/<component>/dualcam_<imei>/<key>/config (mqtt.homeassistant_discovery).
+DISCOVERY_TOPIC = re.compile(
+    r"^[^/]+/(camera|sensor|button|event|device_tracker)/dualcam_(\d{15})/([a-z_]+)/config$"
+)
+DISCOVERY_CONFIG = {
+    "type": "object",
+    "required": ["device", "origin", "availability", "unique_id", "name"],
+    "properties": {
+        "device": obj(
+            {
+                "identifiers": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                "name": {"type": "string"},
+                "manufacturer": {"const": "Teltonika"},
+                "model": {"const": "DualCam"},
+                "serial_number": IMEI,
+            }
+        ),
+        "origin": obj({"name": {"const": "dualcam-bridge"}, "sw_version": {"type": "string"}}),
+        "availability": {
+            "type": "array",
+            "minItems": 1,
+            "items": obj({"topic": {"type": "string"}}),
+        },
+        "unique_id": {"type": "string", "pattern": r"^dualcam_\d{15}_[a-z_]+$"},
+        "name": {"type": "string"},
+    },
+    # Each entity reads (or, a button, writes) at least one contract topic.
+    "anyOf": [{"required": [key]} for key in ("topic", "state_topic", "json_attributes_topic")]
+    + [{"required": ["command_topic", "payload_press"]}],
+}
+
 ONLINE_OFFLINE = "online/offline"
 JPEG = "jpeg"
 BYTES = "bytes"
@@ -150,7 +237,7 @@ RULES = [
     TopicRule("transfer", "<imei>/transfer", False, 0, TRANSFER),
     TopicRule("sos", "<imei>/sos", False, 1, SOS),
     TopicRule("position", "<imei>/position", True, 1, POSITION),
-    TopicRule("command", "<imei>/command", False, 1, "request"),
+    TopicRule("command", "<imei>/command", False, 1, "request"),  # COMMAND_REQUEST
     TopicRule("command_result", r"[^/]+/command/result", False, 1, COMMAND_RESULT),
 ]
 
@@ -161,3 +248,187 @@ def rule_for(topic: str, prefix: str = "dualcam") -> TopicRule | None:
         if rule.regex(prefix).match(topic):
             return rule
     return None
+
+
+# ---- valid payloads of every topic -----------------------------------------------------------
+
+EXAMPLE_IMEI = "352094082736916"
+_WHEN = "2025-05-01T10:01:02.000Z"
+_POSITION = {
+    "latitude": 54.6872,
+    "longitude": 25.2797,
+    "altitude": 112,
+    "angle": 270,
+    "speed": 48,
+    "satellites": 11,
+    "timestamp": _WHEN,
+}
+_SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+_MEDIA = {
+    "id": "a1b2c3d4e5f60718",
+    "imei": EXAMPLE_IMEI,
+    "camera": "rear",
+    "kind": "video",
+    "mime": "video/mp4",
+    "size": 1048576,
+    "sha256": _SHA,
+    "received_at": _WHEN,
+    "path": f"/var/lib/dualcam/media/{EXAMPLE_IMEI}/2025-05-01/100102_rear.mp4",
+    "url": None,
+    "duration_s": 10,
+    "trigger": "crash",
+}
+_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(64)) + b"\xff\xd9"
+
+# Topic rule name -> example payloads: dicts are JSON, str and bytes are sent as they are.
+EXAMPLES: dict[str, list[Any]] = {
+    "bridge_status": ["online", "offline"],
+    "bridge_info": [
+        {
+            "version": "0.1.0",
+            "started_at": "2025-05-01T10:00:00.000Z",
+            "camera_port": 5028,
+            "avl_port": 5027,
+            "devices": [EXAMPLE_IMEI],
+        },
+        {
+            "version": "0.1.0",
+            "started_at": "2025-05-01T10:00:00.000Z",
+            "camera_port": None,
+            "avl_port": None,
+            "devices": [],
+        },
+    ],
+    "availability": ["online", "offline"],
+    "device_info": [
+        {
+            "imei": EXAMPLE_IMEI,
+            "name": "Van 1",
+            "first_seen": "2025-05-01T09:00:00.000Z",
+            "last_seen": _WHEN,
+            "protocol_id": 5,
+        },
+        {
+            "imei": EXAMPLE_IMEI,
+            "name": None,
+            "first_seen": _WHEN,
+            "last_seen": _WHEN,
+            "protocol_id": None,
+        },
+    ],
+    "camera_state": [
+        {"value": value, "state": state, "timestamp": _WHEN}
+        for value, state in enumerate(
+            ["not_detected", "no_card", "card_mount_failed", "card_failed", "card_faulty"]
+        )
+    ],
+    "photo": [_JPEG],
+    "video": [b"\x00\x00\x00\x18ftypmp42" + bytes(64)],
+    "media": [
+        _MEDIA,
+        {
+            **_MEDIA,
+            "camera": "front",
+            "kind": "photo",
+            "mime": "image/jpeg",
+            "path": f"/var/lib/dualcam/media/{EXAMPLE_IMEI}/2025-05-01/100102_front.jpg",
+            "duration_s": None,
+            "trigger": None,
+        },
+        {**_MEDIA, "mime": "video/hevc", "url": "http://bridge.local/media/x.h265"},
+    ],
+    "transfer": [
+        {
+            "file": "%videor",
+            "camera": "rear",
+            "kind": "video",
+            "packets_done": done,
+            "packets_total": 200,
+            "bytes_per_s": 51200.0,
+            "state": state,
+        }
+        for done, state in [
+            (10, "receiving"),
+            (50, "resumed"),
+            (50, "stalled"),
+            (200, "done"),
+            (120, "failed"),
+        ]
+    ],
+    "sos": [
+        {"value": value, "trigger": trigger, "timestamp": _WHEN, "position": position}
+        for value, trigger, position in [
+            (0, "server_request", None),
+            (1, "din1", _POSITION),
+            (2, "din2", None),
+            (3, "crash", _POSITION),
+        ]
+    ],
+    "position": [_POSITION, {**_POSITION, "latitude": -33.9, "longitude": -70.6, "speed": 0}],
+    "command": [
+        # As the integration's actions build them (it adds a fresh "id").
+        {
+            "command": "camreq",
+            "file_type": "photo",
+            "source": "both",
+            "timestamp": None,
+            "duration": None,
+        },
+        {
+            "command": "camreq",
+            "file_type": "video",
+            "source": "front",
+            "timestamp": 1746093762,
+            "duration": 20,
+        },
+        {
+            "command": "camreq",
+            "file_type": "video",
+            "source": "rear",
+            "timestamp": None,
+            "duration": 30,
+        },
+        {
+            "command": "setparam",
+            "params": {
+                "66000": 3,
+                "66001": 50,
+                "66002": 1,
+                "66003": 25,
+                "66006": 1,
+                "66007": 600,
+                "66008": 3,
+                "66009": 5,
+                "66010": 7,
+            },
+        },
+        # As a discovery button sends it, and the README's other forms.
+        {"command": "camreq", "file_type": "photo", "source": "rear"},
+        {"id": "1", "command": "camreq", "file_type": "photo", "source": 3},
+        {"id": "2", "command": "setparam", "params": {"frame_rate": 25, "video_trigger": "crash"}},
+        {"id": "3", "command": "setparam", "params": {"framerate": 25}},  # deprecated alias
+        {"id": "4", "command": "getparam", "ids": [66000, "periodic_photo_interval"]},
+        {"id": "5", "command": "raw", "text": "getinfo", "ttl": 60},
+    ],
+    "command_result": [
+        {
+            "id": "8c4d",
+            "ok": True,
+            "command": "camreq",
+            "response": "Request for photo from source 3 received",
+            "error": None,
+        },
+        {
+            "id": 7,
+            "ok": False,
+            "command": None,
+            "response": None,
+            "error": "unknown command 'zoom'",
+        },
+        {"id": None, "ok": False, "command": None, "response": None, "error": "not JSON"},
+    ],
+}
+# The schema of each rule's payload (the command topic's is COMMAND_REQUEST).
+RULE_SCHEMAS: dict[str, Any] = {
+    rule.name: COMMAND_REQUEST if rule.name == "command" else rule.payload for rule in RULES
+}
