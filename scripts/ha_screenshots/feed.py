@@ -24,6 +24,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from dualcam_bridge.contract import CAMERA_STATE_NAMES, SOS_TRIGGER_NAMES
+
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "bridge" / "dualcam_bridge" / "simulator" / "samples"
 
@@ -60,8 +62,6 @@ VEHICLES = (
         "sos": None,
     },
 )
-CAMERA_STATES = ("not_detected", "no_card", "card_mount_failed", "card_failed", "card_faulty")
-SOS_TRIGGERS = ("server_request", "din1", "din2", "crash")
 
 
 def iso(moment: datetime) -> str:
@@ -126,7 +126,7 @@ def publish_state(pub: Publisher, samples: Path, now: datetime) -> None:
                 f"{imei}/camera/{cam}/state",
                 {
                     "value": value,
-                    "state": CAMERA_STATES[value],
+                    "state": CAMERA_STATE_NAMES[value],
                     "timestamp": iso(now - timedelta(minutes=40)),
                 },
             )
@@ -186,7 +186,7 @@ def publish_events(pub: Publisher, samples: Path, now: datetime) -> None:
             f"{v['imei']}/sos",
             {
                 "value": v["sos"],
-                "trigger": SOS_TRIGGERS[v["sos"]],
+                "trigger": SOS_TRIGGER_NAMES[v["sos"]],
                 "timestamp": iso(now),
                 "position": {**v["position"], "timestamp": iso(now)},
             },
