@@ -31,6 +31,7 @@ from avl_decode import WIKI_8E, measure, realistic_packet, server_step
 from dualcam_bridge.allowlist import DeviceAllowList
 from dualcam_bridge.avl import server as avl_server
 from dualcam_bridge.avl.service import AvlService
+from dualcam_bridge.config import AvlConfig
 from dualcam_bridge.events import BridgeEvent, SosTriggered
 from dualcam_bridge.protocol.codec8 import (
     AvlRecord,
@@ -43,6 +44,8 @@ from dualcam_bridge.protocol.crc import crc16_ibm
 IMEI_BASE = 352094082738000
 _TS = struct.Struct(">Q")
 _TS_CRC = struct.Struct(">I")
+
+LOOPBACK = AvlConfig(host="127.0.0.1", port=0)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -107,7 +110,7 @@ async def handled_rate(trackers: int, seconds: float, data_dir: Path) -> float:
     async def ignore(event: BridgeEvent) -> None:
         return None
 
-    service = AvlService({"host": "127.0.0.1", "port": 0}, data_dir, DeviceAllowList(), ignore)
+    service = AvlService(LOOPBACK, data_dir, DeviceAllowList(), ignore)
     async with service:
         assert service.port is not None
         links = [await Tracker.open(service.port, str(IMEI_BASE + n)) for n in range(trackers)]
@@ -158,9 +161,7 @@ async def sos_latency(
     server_side: list[float] = []
     end_to_end: list[float] = []
     try:
-        service = AvlService(
-            {"host": "127.0.0.1", "port": 0}, data_dir, DeviceAllowList(), on_event
-        )
+        service = AvlService(LOOPBACK, data_dir, DeviceAllowList(), on_event)
         async with service:
             assert service.port is not None
             t = await Tracker.open(service.port, str(IMEI_BASE + 999))

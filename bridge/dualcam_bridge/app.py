@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import asdict
 
 from .allowlist import DeviceAllowList
 from .avl.service import AvlService
 from .camera.remux import Remuxer
 from .camera.retention import apply_retention
-from .camera.server import CameraServer, CameraServerConfig
+from .camera.server import CameraServer
 from .camera.store import MediaStore
 from .config import Config
 from .events import BridgeEvent, EventHandler
-from .mqtt import BridgeInfo, MqttPublisher, MqttSettings
+from .mqtt import BridgeInfo, EmbeddedBroker, MqttPublisher
 from .mqtt.publisher import PublishedHook
 
 log = logging.getLogger(__name__)
@@ -25,26 +26,24 @@ class Bridge:
 
     def __init__(self, config: Config, on_published: PublishedHook | None = None) -> None:
         self.config = config
-        self.mqtt_settings = MqttSettings.from_config(config.mqtt)
         self.mqtt: MqttPublisher | None = None
+        self.broker: EmbeddedBroker | None = None
         self._on_published = on_published
         # Events wait for this: nothing is emitted before every subscriber (MQTT) is up, so an
         # early record is ACKed only once it is in the MQTT outbox.
         self._ready = asyncio.Event()
-        self.devices = DeviceAllowList(config.devices, config.allow_unknown_devices)
+        self.devices = DeviceAllowList(
+            [asdict(device) for device in config.devices], config.allow_unknown_devices
+        )
         media = config.media
-        self.store = MediaStore(
-            config.data_dir, Remuxer(media["ffmpeg"], enabled=media["remux_mp4"])
-        )
+        self.store = MediaStore(config.data_dir, Remuxer(media.ffmpeg, enabled=media.remux_mp4))
         self._subscribers: list[EventHandler] = []
-        self.camera = CameraServer(
-            CameraServerConfig.from_dict(config.camera), self.store, self.devices, self.emit
-        )
+        self.camera = CameraServer(config.camera, self.store, self.devices, self.emit)
         self.store.on_media_completed(self.emit)
         self.avl = AvlService(config.avl, config.data_dir, self.devices, self.emit)
         # Registered after emit: subscribers see the MediaCompleted before its SosClipLinked.
         self.store.on_media_completed(self.avl.on_media_completed)
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     def subscribe(self, handler: EventHandler) -> None:
         """Receive every domain event (media, progress, device, AVL…)."""
@@ -62,18 +61,24 @@ class Bridge:
     async def start(self) -> None:
         await self.camera.start()
         await self.avl.start()
-        if self.mqtt_settings.enabled:
+        mqtt = self.config.mqtt
+        if mqtt.enabled:
             self.mqtt = MqttPublisher(
-                self.mqtt_settings,
+                mqtt,
                 self.config.data_dir / "mqtt.sqlite3",
                 bridge_info=BridgeInfo(camera_port=self.camera.port, avl_port=self.avl.port),
                 handle_command=self.avl.router,
                 on_published=self._on_published,
             )
             try:
+                if mqtt.embedded:
+                    log.info("mqtt.host is not set: starting the embedded MQTT broker")
+                    self.broker = EmbeddedBroker(mqtt.broker_host, mqtt.broker_port)
+                    await self.broker.start()
                 await self.mqtt.start()
             except BaseException:
                 await self._stop_servers()
+                await self._stop_broker()
                 raise
             self._subscribers.insert(0, self.mqtt.handle_event)
         self._ready.set()
@@ -88,11 +93,18 @@ class Bridge:
         await self._stop_servers()
         if self.mqtt is not None:
             await self.mqtt.stop()
+        await self._stop_broker()
         self.store.close()
 
     async def _stop_servers(self) -> None:
         await self.camera.stop()
         await self.avl.stop()
+
+    async def _stop_broker(self) -> None:
+        # After the publisher, so its goodbye (``offline``) still reaches the broker.
+        if self.broker is not None:
+            await self.broker.stop()
+            self.broker = None
 
     async def __aenter__(self) -> Bridge:
         await self.start()
@@ -105,8 +117,8 @@ class Bridge:
         media = self.config.media
         while True:
             try:
-                apply_retention(self.store, media["max_age_days"], media["max_total_gb"])
+                apply_retention(self.store, media.max_age_days, media.max_total_gb)
                 self.avl.prune()
             except Exception:
                 log.exception("retention pass failed")
-            await asyncio.sleep(media["retention_interval"])
+            await asyncio.sleep(media.retention_interval)

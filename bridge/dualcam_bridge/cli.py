@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import ConfigError, load
+from .config_fields import replace_checked
 
 
 def _setup_logging(level: str) -> None:
@@ -100,21 +101,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_listen(args: argparse.Namespace) -> int:
-    from .mqtt.config import MqttSettings
     from .mqtt.listen import run_listen
 
     config = load(args.config)
-    section = dict(config.mqtt)
-    for key in ("host", "port", "topic_prefix"):
-        if getattr(args, key) is not None:
-            section[key] = getattr(args, key)
-    settings = MqttSettings.from_config(section)
+    changes = {
+        key: getattr(args, key)
+        for key in ("host", "port", "topic_prefix")
+        if getattr(args, key) is not None
+    }
+    mqtt = replace_checked(config.mqtt, "mqtt", **changes)
     print(
-        f"listening on {settings.broker_host}:{settings.broker_port} "
-        f"to {settings.topic_prefix}/# (Ctrl-C to stop)",
+        f"listening on {mqtt.broker_host}:{mqtt.broker_port} "
+        f"to {mqtt.topic_prefix}/# (Ctrl-C to stop)",
         file=sys.stderr,
     )
-    run_listen(settings, args.topic)
+    run_listen(mqtt, args.topic)
     return 0
 
 
@@ -183,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dualcam-bridge`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code: int = args.func(args)
+        return code
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

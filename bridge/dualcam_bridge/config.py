@@ -1,27 +1,49 @@
-"""The bridge's YAML configuration, validated with voluptuous.
+"""The bridge's YAML configuration: voluptuous validates it into frozen dataclasses.
 
-Every key has a default, so no file at all is a valid configuration. An error names the key
-path (``camera.port``) and what was expected. ``config/bridge.example.yaml`` documents every key.
+Every key has a default, so no file at all is a valid configuration. Each key is written once,
+as a dataclass field with its default and its check (:mod:`.config_fields`); the servers take
+these dataclasses as they are. An error names the key path (``camera.port``) and what was
+expected. ``config/bridge.example.yaml`` documents every key.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import voluptuous as vol
 import yaml
 
-from .mqtt.config import MQTT_SCHEMA
+from .config_fields import ConfigError, check, parse, section
+from .mqtt.config import MqttConfig
+from .protocol.codec8 import DEFAULT_MAX_FRAME_SIZE
 
-IMEI = vol.All(str, vol.Match(r"^\d{15}$", msg="must be a 15-digit IMEI"))
+__all__ = [
+    "AvlConfig",
+    "CameraConfig",
+    "Config",
+    "ConfigError",
+    "DeviceConfig",
+    "MediaConfig",
+    "load",
+    "validate",
+]
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+
 PORT = vol.All(int, vol.Range(min=0, max=65535))
+CONNECTIONS = vol.All(int, vol.Range(min=1))
+LOG_LEVEL = vol.In(
+    ["debug", "info", "warning", "error"], msg="must be debug, info, warning or error"
+)
+_IMEI = vol.All(str, vol.Match(r"^\d{15}$", msg="must be a 15-digit IMEI"))
 
 
 def _imei(value: Any) -> str:
     # YAML reads an unquoted IMEI as an int; accept both spellings.
-    return IMEI(str(value) if isinstance(value, int) else value)
+    result: str = _IMEI(str(value) if isinstance(value, int) else value)
+    return result
 
 
 def _positive(kind: type = float) -> vol.All:
@@ -32,118 +54,80 @@ def _non_negative(kind: type = float) -> vol.All:
     return vol.All(vol.Coerce(kind), vol.Range(min=0))
 
 
-DEVICE = vol.Schema({vol.Required("imei"): _imei, vol.Optional("name"): str})
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """One entry of ``devices:``: a known device and its name."""
 
-CAMERA = vol.Schema(
-    {
-        vol.Optional("host", default="0.0.0.0"): str,
-        vol.Optional("port", default=5028): PORT,
-        vol.Optional("idle_timeout", default=60.0): _positive(),
-        vol.Optional("max_connections", default=2000): vol.All(int, vol.Range(min=1)),
-        vol.Optional("max_file_mb", default=64): _positive(),
-        vol.Optional("max_retries", default=5): vol.All(int, vol.Range(min=0, max=1000)),
-        vol.Optional("request_metadata", default=True): bool,
-        vol.Optional("metadata_timeout", default=5.0): _positive(),
-    }
-)
-
-MEDIA = vol.Schema(
-    {
-        vol.Optional("max_age_days", default=30): _non_negative(),
-        vol.Optional("max_total_gb", default=20): _non_negative(),
-        vol.Optional("remux_mp4", default=True): bool,
-        vol.Optional("ffmpeg", default="ffmpeg"): str,
-        vol.Optional("retention_interval", default=3600): _positive(),
-    }
-)
-
-AVL = vol.Schema(
-    {
-        vol.Optional("enabled", default=True): bool,
-        vol.Optional("host", default="0.0.0.0"): str,
-        vol.Optional("port", default=5027): PORT,
-        vol.Optional("idle_timeout", default=600.0): _positive(),
-        vol.Optional("max_connections", default=2000): vol.All(int, vol.Range(min=1)),
-        vol.Optional("command_timeout", default=30.0): _positive(),
-        vol.Optional("command_ttl", default=300.0): _positive(),
-        vol.Optional("retention_days", default=30): _non_negative(),
-        vol.Optional("sos_clip_window", default=120.0): _positive(),
-    }
-)
-
-SCHEMA = vol.Schema(
-    {
-        vol.Optional("data_dir", default="./dualcam-data"): str,
-        vol.Optional("log_level", default="info"): vol.In(
-            ["debug", "info", "warning", "error"], msg="must be debug, info, warning or error"
-        ),
-        vol.Optional("allow_unknown_devices", default=True): bool,
-        vol.Optional("devices", default=list): [DEVICE],
-        vol.Optional("camera", default=dict): CAMERA,
-        vol.Optional("media", default=dict): MEDIA,
-        vol.Optional("avl", default=dict): AVL,
-        vol.Optional("mqtt", default=dict): MQTT_SCHEMA,
-    },
-    extra=vol.PREVENT_EXTRA,
-)
+    imei: str = field(metadata=check(_imei))
+    name: str | None = field(default=None, metadata=check(vol.Any(None, str)))
 
 
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the key."""
+@dataclass(frozen=True, slots=True)
+class CameraConfig:
+    """``camera:``: the DualCam file-transfer server."""
+
+    host: str = field(default="0.0.0.0", metadata=check(str))
+    port: int = field(default=5028, metadata=check(PORT))
+    idle_timeout: float = field(default=60.0, metadata=check(_positive()))
+    max_connections: int = field(default=2000, metadata=check(CONNECTIONS))
+    max_file_mb: float = field(default=64.0, metadata=check(_positive()))
+    max_retries: int = field(default=5, metadata=check(vol.All(int, vol.Range(min=0, max=1000))))
+    request_metadata: bool = field(default=True, metadata=check(bool))
+    metadata_timeout: float = field(default=5.0, metadata=check(_positive()))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    """``media:``: retention and MP4 remuxing of the stored files."""
+
+    max_age_days: float = field(default=30.0, metadata=check(_non_negative()))
+    max_total_gb: float = field(default=20.0, metadata=check(_non_negative()))
+    remux_mp4: bool = field(default=True, metadata=check(bool))
+    ffmpeg: str = field(default="ffmpeg", metadata=check(str))
+    retention_interval: float = field(default=3600.0, metadata=check(_positive()))
+
+
+@dataclass(frozen=True, slots=True)
+class AvlConfig:
+    """``avl:``: the tracker's AVL server, its database and its commands."""
+
+    enabled: bool = field(default=True, metadata=check(bool))
+    host: str = field(default="0.0.0.0", metadata=check(str))
+    port: int = field(default=5027, metadata=check(PORT))
+    # Trackers close an idle link themselves after ~300 s.
+    idle_timeout: float = field(default=600.0, metadata=check(_positive()))
+    max_connections: int = field(default=2000, metadata=check(CONNECTIONS))
+    command_timeout: float = field(default=30.0, metadata=check(_positive()))
+    command_ttl: float = field(default=300.0, metadata=check(_positive()))
+    retention_days: float = field(default=30.0, metadata=check(_non_negative()))
+    sos_clip_window: float = field(default=120.0, metadata=check(_positive()))
+    # Not a YAML key: the codec's bound on one frame (tests lower it).
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
-    """Validated configuration (the raw dict keeps sections other modules own)."""
+    """The whole validated configuration."""
 
-    raw: dict[str, Any]
-
-    @property
-    def data_dir(self) -> Path:
-        return Path(self.raw["data_dir"])
-
-    @property
-    def camera(self) -> dict[str, Any]:
-        return self.raw["camera"]
-
-    @property
-    def media(self) -> dict[str, Any]:
-        return self.raw["media"]
-
-    @property
-    def avl(self) -> dict[str, Any]:
-        return self.raw["avl"]
-
-    @property
-    def mqtt(self) -> dict[str, Any]:
-        return self.raw["mqtt"]
-
-    @property
-    def devices(self) -> list[dict[str, Any]]:
-        return self.raw["devices"]
-
-    @property
-    def allow_unknown_devices(self) -> bool:
-        return self.raw["allow_unknown_devices"]
-
-    @property
-    def log_level(self) -> str:
-        return self.raw["log_level"]
+    data_dir: Path = field(
+        default=Path("./dualcam-data"), metadata=check(vol.All(str, vol.Coerce(Path)))
+    )
+    log_level: LogLevel = field(default="info", metadata=check(LOG_LEVEL))
+    allow_unknown_devices: bool = field(default=True, metadata=check(bool))
+    devices: tuple[DeviceConfig, ...] = field(
+        default=(), metadata=check(vol.All([section(DeviceConfig)], vol.Coerce(tuple)))
+    )
+    camera: CameraConfig = field(
+        default_factory=CameraConfig, metadata=check(section(CameraConfig))
+    )
+    media: MediaConfig = field(default_factory=MediaConfig, metadata=check(section(MediaConfig)))
+    avl: AvlConfig = field(default_factory=AvlConfig, metadata=check(section(AvlConfig)))
+    mqtt: MqttConfig = field(default_factory=MqttConfig, metadata=check(section(MqttConfig)))
 
 
 def validate(data: dict[str, Any] | None) -> Config:
     """Validate a config mapping; raises ConfigError naming the bad key."""
-    try:
-        return Config(SCHEMA(data or {}))
-    except vol.MultipleInvalid as exc:
-        raise ConfigError("; ".join(_describe(err) for err in exc.errors)) from None
-
-
-def _describe(err: vol.Invalid) -> str:
-    key = ".".join(str(p) for p in err.path) or "(top level)"
-    if err.error_message == "extra keys not allowed":
-        return f"{key}: unknown key"
-    return f"{key}: {err.error_message}"
+    return parse(Config, data or {})
 
 
 def load(path: str | Path | None) -> Config:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from .app import Bridge
-from .config import validate
+from .config import AvlConfig, CameraConfig, Config
 from .events import BridgeEvent, MediaCompleted
+from .mqtt.config import MqttConfig
 from .mqtt.listen import describe
 from .simulator.camera import Faults, SimulatedCamera, make_captures
 from .simulator.fleet import demo_crash
@@ -25,19 +27,17 @@ async def run_demo(
     videos: int = 1,
     faults: Faults | None = None,
     keep_running: bool = False,
-    out=print,
+    out: Callable[[str], None] = print,
     show_mqtt: bool = True,
 ) -> list[MediaCompleted]:
     """Start a bridge on free loopback ports, upload from ``cameras`` simulated DualCams."""
     mqtt_port = _free_port()
-    config = validate(
-        {
-            "data_dir": str(data_dir),
-            "camera": {"host": "127.0.0.1", "port": 0},
-            "avl": {"host": "127.0.0.1", "port": 0},
-            # The embedded broker, on a free port so a broker already on 1883 is no obstacle.
-            "mqtt": {"port": mqtt_port},
-        }
+    config = Config(
+        data_dir=data_dir,
+        camera=CameraConfig(host="127.0.0.1", port=0),
+        avl=AvlConfig(host="127.0.0.1", port=0),
+        # The embedded broker, on a free port so a broker already on 1883 is no obstacle.
+        mqtt=MqttConfig(port=mqtt_port),
     )
     done: list[MediaCompleted] = []
 
@@ -81,7 +81,9 @@ async def run_demo(
             f"done: {len(done)} files stored of {sent} sent "
             f"({resumes} transfers resumed after injected link drops and bad CRCs)"
         )
-        await demo_crash(bridge.subscribe, "127.0.0.1", bridge.avl.port, port, CRASH_IMEI, out)
+        avl_port = bridge.avl.port
+        assert avl_port is not None  # the demo's config enables the AVL server
+        await demo_crash(bridge.subscribe, "127.0.0.1", avl_port, port, CRASH_IMEI, out)
         if bridge.mqtt is not None:
             await bridge.mqtt.flush(10)
             out(f"mqtt: every message delivered to the broker ({bridge.mqtt.pending} pending)")
@@ -94,7 +96,8 @@ async def run_demo(
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _describe(rec: MediaCompleted) -> str:

@@ -15,8 +15,10 @@ from typing import Any, TypeVar
 from dualcam_bridge.allowlist import DeviceAllowList
 from dualcam_bridge.avl.service import AvlService
 from dualcam_bridge.camera.remux import Remuxer
-from dualcam_bridge.camera.server import CameraServer, CameraServerConfig
+from dualcam_bridge.camera.server import CameraServer
 from dualcam_bridge.camera.store import MediaStore
+from dualcam_bridge.config import AvlConfig, CameraConfig
+from dualcam_bridge.config_fields import parse
 from dualcam_bridge.events import BridgeEvent
 from dualcam_bridge.protocol.codec8 import (
     AvlRecord,
@@ -92,9 +94,9 @@ async def running_avl(
     async def emit(event: BridgeEvent) -> None:
         await holder[0].emit(event)
 
-    service = AvlService(config, data_dir, registry, emit)
+    service = AvlService(parse(AvlConfig, config, "avl"), data_dir, registry, emit)
     camera = CameraServer(
-        CameraServerConfig(host="127.0.0.1", port=0, idle_timeout=5, metadata_timeout=0.5),
+        CameraConfig(host="127.0.0.1", port=0, idle_timeout=5, metadata_timeout=0.5),
         store,
         registry,
         emit,

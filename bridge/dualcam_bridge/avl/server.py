@@ -15,15 +15,14 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
 from ..allowlist import DeviceAllowList
 from ..clock import now_utc
+from ..config import AvlConfig
 from ..events import DeviceSeen, EventHandler, TrackerAvailability
 from ..listener import DeviceListener, peer_text
 from ..protocol.codec8 import (
-    DEFAULT_MAX_FRAME_SIZE,
     AvlEvent,
     AvlServerConnection,
     AvlState,
@@ -43,27 +42,6 @@ READ_SIZE = 64 * 1024
 REJECT = b"\x00"
 
 
-@dataclass(frozen=True)
-class AvlServerConfig:
-    """The ``avl:`` config section."""
-
-    enabled: bool = True
-    host: str = "0.0.0.0"
-    port: int = 5027
-    idle_timeout: float = 600.0  # trackers close an idle link themselves after ~300 s
-    max_connections: int = 2000
-    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
-    command_timeout: float = 30.0
-    command_ttl: float = 300.0
-    retention_days: float = 30.0
-    sos_clip_window: float = 120.0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AvlServerConfig:
-        """Build from the validated config section (unknown keys are ignored)."""
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
 class AvlServer(DeviceListener["AvlLink"]):
     """Accepts tracker connections and runs one ``AvlLink`` per socket."""
 
@@ -71,7 +49,7 @@ class AvlServer(DeviceListener["AvlLink"]):
 
     def __init__(
         self,
-        config: AvlServerConfig,
+        config: AvlConfig,
         state: TrackerState,
         devices: DeviceAllowList,
         on_event: EventHandler | None = None,

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from ..allowlist import DeviceAllowList
 from ..clock import now_utc
+from ..config import AvlConfig
 from ..events import EventHandler, MediaCompleted
 from .database import AvlDatabase
 from .router import CommandRouter
-from .server import AvlServer, AvlServerConfig
+from .server import AvlServer
 from .sos_clips import ClipLink, SosClipLinker
 from .tracker_state import TrackerState
 
@@ -34,17 +33,12 @@ class AvlService:
 
     def __init__(
         self,
-        config: Mapping[str, Any] | AvlServerConfig,
+        config: AvlConfig,
         data_dir: Path,
         devices: DeviceAllowList,
         emit: EventHandler,
     ) -> None:
-        cfg = (
-            config
-            if isinstance(config, AvlServerConfig)
-            else AvlServerConfig.from_dict(dict(config))
-        )
-        self.config = cfg
+        self.config = cfg = config
         self.db = AvlDatabase(Path(data_dir) / DB_NAME)
         self.clips = SosClipLinker(self.db, window=cfg.sos_clip_window)
         self.state = TrackerState(self.db, self.clips)

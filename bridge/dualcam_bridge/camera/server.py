@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from ..allowlist import DeviceAllowList
 from ..clock import now_utc
+from ..config import CameraConfig
 from ..events import DeviceSeen, EventHandler, TransferProgress
 from ..listener import READ_SIZE, DeviceListener, peer_text
 from ..protocol import filetransfer as ft
@@ -30,22 +30,6 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0
 
 
-@dataclass(frozen=True)
-class CameraServerConfig:
-    host: str = "0.0.0.0"
-    port: int = 5028
-    idle_timeout: float = 60.0
-    max_connections: int = 2000
-    max_file_mb: float = 64
-    max_retries: int = 5
-    request_metadata: bool = True
-    metadata_timeout: float = 5.0
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CameraServerConfig:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-
-
 class CameraServer(DeviceListener["CameraConnection"]):
     """Accepts camera connections and runs one ``CameraConnection`` per socket."""
 
@@ -53,7 +37,7 @@ class CameraServer(DeviceListener["CameraConnection"]):
 
     def __init__(
         self,
-        config: CameraServerConfig,
+        config: CameraConfig,
         store: MediaStore,
         devices: DeviceAllowList,
         on_event: EventHandler | None = None,

@@ -1,31 +1,28 @@
 """MQTT: the contract's topics, a durable outbox, one reconnecting client, commands, discovery.
 
-Shortest real use::
+Shortest real use (the app also starts the :class:`EmbeddedBroker` when ``config.mqtt.embedded``)::
 
-    settings = MqttSettings.from_config(config.raw["mqtt"])
-    async with MqttPublisher(settings, data_dir / "mqtt.sqlite3") as mqtt:
-        store.on_media_completed(mqtt.handle_event)
+    async with MqttPublisher(config.mqtt, data_dir / "mqtt.sqlite3") as mqtt:
         await mqtt.handle_event(event)  # any dualcam_bridge.events event
 """
 
 from .broker import EmbeddedBroker, EmbeddedBrokerError
 from .client import Backoff
 from .commands import CommandHandler, unavailable_command_handler
-from .config import MQTT_SCHEMA, MqttSettings, TlsSettings
+from .config import MqttConfig, TlsConfig
 from .messages import BridgeInfo
 from .publisher import MqttPublisher
 from .topics import Topics
 
 __all__ = [
-    "MQTT_SCHEMA",
     "Backoff",
     "BridgeInfo",
     "CommandHandler",
     "EmbeddedBroker",
     "EmbeddedBrokerError",
+    "MqttConfig",
     "MqttPublisher",
-    "MqttSettings",
-    "TlsSettings",
+    "TlsConfig",
     "Topics",
     "unavailable_command_handler",
 ]

@@ -1,8 +1,13 @@
-"""One aiomqtt connection at a time: build it from the settings, keep it up, say why it fails.
+"""One aiomqtt connection at a time: build it from the config, keep it up, say why it fails.
 
 :class:`MqttConnection` connects, runs a *session* callback for as long as the connection
 lives, and reconnects with exponential backoff and jitter. The Last Will marks the bridge
 ``offline`` (retained) when the connection dies without a goodbye.
+
+Only aiomqtt's public API is used. A connection the broker (or a proxy in front of a dead
+broker) closes before its CONNACK is not reported by aiomqtt; the client's ``timeout``, which
+bounds the wait for the CONNACK, is therefore a short connect timeout, and every other call
+passes its own timeout.
 """
 
 from __future__ import annotations
@@ -14,12 +19,11 @@ import random
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .config import MqttSettings, TlsSettings
+from .config import MqttConfig, TlsConfig
 from .topics import OFFLINE
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,11 @@ Session = Callable[[aiomqtt.Client], Awaitable[None]]
 AUTH_CODES = {4, 5, 0x86, 0x87}
 # A connection that lived this long was healthy: the next failure starts the backoff afresh.
 STABLE_AFTER_S = 30.0
+# The wait for the CONNACK once TCP (and TLS) is up: one round trip and the broker's login
+# check. Also how long a connection closed before its CONNACK takes to count as failed.
+CONNECT_TIMEOUT_S = 5.0
+# paho's window of unacknowledged QoS 1 messages; aiomqtt warns beyond as many pending calls.
+MAX_INFLIGHT = 64
 
 
 class SettingsError(ValueError):
@@ -52,7 +61,7 @@ class Backoff:
 
     def next(self) -> float:
         """The delay before the next attempt."""
-        ceiling = min(self.maximum, self.initial * 2**self._attempt)
+        ceiling = min(self.maximum, self.initial * 2.0**self._attempt)
         self._attempt = min(self._attempt + 1, 30)
         # Jitter keeps a fleet of bridges from reconnecting in lockstep after a broker restart.
         return ceiling * (0.5 + self._rng() / 2)
@@ -62,7 +71,7 @@ class Backoff:
         self._attempt = 0
 
 
-def tls_context(tls: TlsSettings) -> ssl.SSLContext:
+def tls_context(tls: TlsConfig) -> ssl.SSLContext:
     """An SSL context verifying the broker against ``ca_certs`` (or the system CAs)."""
     try:
         context = ssl.create_default_context(cafile=tls.ca_certs)
@@ -81,52 +90,40 @@ def tls_context(tls: TlsSettings) -> ssl.SSLContext:
     return context
 
 
-class _Client(aiomqtt.Client):
-    """aiomqtt's client, failing a connect at once when the socket closes before CONNACK."""
-
-    def _on_disconnect(
-        self,
-        client: Any,
-        userdata: Any,
-        flags: Any,
-        reason_code: ReasonCode,
-        properties: Any = None,
-    ) -> None:
-        # aiomqtt 2.x ignores this case and waits out its timeout; a proxy in front of a dead
-        # broker (docker-proxy, HAProxy) accepts and closes at once, over and over.
-        if not self._connected.done():
-            error = aiomqtt.MqttError(f"connection closed before CONNACK ({reason_code})")
-            self._connected.set_exception(error)
-            return
-        super()._on_disconnect(client, userdata, flags, reason_code, properties)
-
-
 def default_client_id() -> str:
     """A stable client id per machine, so broker logs and ACLs can name the bridge."""
     return f"dualcam-bridge-{socket.gethostname()}"
 
 
 def build_client(
-    settings: MqttSettings, client_id: str | None = None, will: aiomqtt.Will | None = None
+    config: MqttConfig,
+    client_id: str | None = None,
+    will: aiomqtt.Will | None = None,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
 ) -> aiomqtt.Client:
     """An (unconnected) aiomqtt client for the configured broker, TLS and credentials."""
-    s = settings
-    protocol = aiomqtt.ProtocolVersion.V5 if s.protocol == "5" else aiomqtt.ProtocolVersion.V311
-    return _Client(
-        s.broker_host,
-        s.broker_port,
-        username=s.username,
-        password=_password(s),
-        identifier=client_id or s.client_id or default_client_id(),
+    c = config
+    protocol = aiomqtt.ProtocolVersion.V5 if c.protocol == "5" else aiomqtt.ProtocolVersion.V311
+    client = aiomqtt.Client(
+        c.broker_host,
+        c.broker_port,
+        username=c.username,
+        password=_password(c),
+        identifier=client_id or c.client_id or default_client_id(),
         protocol=protocol,
         will=will,
-        keepalive=s.keepalive,
-        tls_context=tls_context(s.tls) if s.tls is not None else None,
-        max_inflight_messages=64,
+        keepalive=c.keepalive,
+        tls_context=tls_context(c.tls) if c.tls is not None else None,
+        max_inflight_messages=MAX_INFLIGHT,
+        timeout=connect_timeout,
     )
+    # The publisher bounds its own calls (one message in flight per device, chunked
+    # republish), so as many pending calls as paho's window are expected, not a leak.
+    client.pending_calls_threshold = MAX_INFLIGHT
+    return client
 
 
-def _password(s: MqttSettings) -> str | None:
+def _password(s: MqttConfig) -> str | None:
     if s.username is None:
         return None
     try:
@@ -142,22 +139,24 @@ class MqttConnection:
 
     def __init__(
         self,
-        settings: MqttSettings,
+        config: MqttConfig,
         will_topic: str,
         session: Session,
         backoff: Backoff | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
-        self._settings = settings
+        self._config = config
         self._will_topic = will_topic
         self._session = session
         self._backoff = backoff or Backoff()
+        self._connect_timeout = connect_timeout
         self.stopping = asyncio.Event()
         self.failures = 0  # consecutive failed attempts, for tests and health checks
 
     @property
     def address(self) -> str:
         """``host:port`` of the broker, as logged."""
-        return f"{self._settings.broker_host}:{self._settings.broker_port}"
+        return f"{self._config.broker_host}:{self._config.broker_port}"
 
     def stop(self) -> None:
         """Ask :meth:`run` to end: the session says goodbye and no reconnect follows."""
@@ -178,7 +177,7 @@ class MqttConnection:
                         "connected to MQTT broker %s as %s (MQTT %s)",
                         self.address,
                         client.identifier,
-                        self._settings.protocol,
+                        self._config.protocol,
                     )
                     await self._session(client)
             except aiomqtt.MqttError as exc:
@@ -201,13 +200,13 @@ class MqttConnection:
 
     def _build_client(self) -> aiomqtt.Client:
         will = aiomqtt.Will(self._will_topic, OFFLINE, qos=1, retain=True)
-        return build_client(self._settings, will=will)
+        return build_client(self._config, will=will, connect_timeout=self._connect_timeout)
 
     def _log_failure(self, error: BaseException | None, was_connected: bool, delay: float) -> None:
         retry = f"retrying in {delay:.1f} s"
         rc = getattr(error, "rc", None)
         code = rc.value if isinstance(rc, ReasonCode) else rc
-        s = self._settings
+        s = self._config
         if code in AUTH_CODES:
             log.error(
                 "MQTT broker %s refused the login of user %r: %s; check mqtt.username and "

@@ -1,12 +1,14 @@
-"""The ``mqtt:`` section of the bridge configuration (a voluptuous fragment) and its typed view."""
+"""The ``mqtt:`` section of the bridge configuration: frozen dataclasses, each key checked once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import voluptuous as vol
+
+from ..config_fields import check, section
 
 DEFAULT_PORT = 1883
 DEFAULT_TLS_PORT = 8883
@@ -25,90 +27,54 @@ def _topic_prefix(value: Any) -> str:
     return value
 
 
-def _protocol(value: Any) -> str:
+def _protocol(value: Any) -> Literal["3.1.1", "5"]:
     # YAML reads `5` as an int and `3.1.1` as a string; accept both spellings.
     text = str(value)
-    if text not in ("3.1.1", "5"):
-        raise vol.Invalid("must be 3.1.1 or 5")
-    return text
+    if text == "3.1.1":
+        return "3.1.1"
+    if text == "5":
+        return "5"
+    raise vol.Invalid("must be 3.1.1 or 5")
 
 
 PORT = vol.All(int, vol.Range(min=1, max=65535))
 OPTIONAL_STR = vol.Any(None, str)
-
-TLS_SCHEMA = vol.Schema(
-    {
-        vol.Optional("ca_certs", default=None): OPTIONAL_STR,
-        vol.Optional("certfile", default=None): OPTIONAL_STR,
-        vol.Optional("keyfile", default=None): OPTIONAL_STR,
-        vol.Optional("insecure", default=False): bool,
-    },
-    extra=vol.PREVENT_EXTRA,
-)
-
-MQTT_SCHEMA = vol.Schema(
-    {
-        # false: no MQTT at all (files and events stay in the bridge; tests of other parts).
-        vol.Optional("enabled", default=True): bool,
-        vol.Optional("host", default=None): OPTIONAL_STR,
-        vol.Optional("port", default=None): vol.Any(None, PORT),
-        vol.Optional("username", default=None): OPTIONAL_STR,
-        vol.Exclusive("password", "password", msg="set password or password_file, not both"): str,
-        vol.Exclusive(
-            "password_file", "password", msg="set password or password_file, not both"
-        ): str,
-        vol.Optional("tls", default=None): vol.Any(None, TLS_SCHEMA),
-        vol.Optional("client_id", default=None): OPTIONAL_STR,
-        vol.Optional("topic_prefix", default="dualcam"): _topic_prefix,
-        vol.Optional("keepalive", default=60): vol.All(int, vol.Range(min=5, max=65535)),
-        vol.Optional("publish_video_payload", default=True): bool,
-        vol.Optional("outbox_max_mb", default=100): vol.All(
-            vol.Coerce(float), vol.Range(min=1, msg="must be at least 1")
-        ),
-        vol.Optional("protocol", default="3.1.1"): _protocol,
-        vol.Optional("homeassistant_discovery", default=False): bool,
-        vol.Optional("discovery_prefix", default="homeassistant"): _topic_prefix,
-    },
-    extra=vol.PREVENT_EXTRA,
-)
+PASSWORD = ("password", "set password or password_file, not both")
 
 
 @dataclass(frozen=True, slots=True)
-class TlsSettings:
-    """TLS towards the broker; ``insecure`` skips the hostname check (like mosquitto_sub)."""
+class TlsConfig:
+    """``mqtt.tls:``; ``insecure`` skips the hostname check (like mosquitto_sub)."""
 
-    ca_certs: str | None = None
-    certfile: str | None = None
-    keyfile: str | None = None
-    insecure: bool = False
+    ca_certs: str | None = field(default=None, metadata=check(OPTIONAL_STR))
+    certfile: str | None = field(default=None, metadata=check(OPTIONAL_STR))
+    keyfile: str | None = field(default=None, metadata=check(OPTIONAL_STR))
+    insecure: bool = field(default=False, metadata=check(bool))
 
 
 @dataclass(frozen=True, slots=True)
-class MqttSettings:
-    """Validated ``mqtt:`` settings; ``host=None`` means the embedded broker."""
+class MqttConfig:
+    """``mqtt:``; ``host=None`` means the embedded broker."""
 
-    enabled: bool = True
-    host: str | None = None
-    port: int | None = None
-    username: str | None = None
-    password: str | None = None
-    password_file: str | None = None
-    tls: TlsSettings | None = None
-    client_id: str | None = None
-    topic_prefix: str = "dualcam"
-    keepalive: int = 60
-    publish_video_payload: bool = True
-    outbox_max_mb: float = 100
-    protocol: Literal["3.1.1", "5"] = "3.1.1"
-    homeassistant_discovery: bool = False
-    discovery_prefix: str = "homeassistant"
-
-    @classmethod
-    def from_config(cls, section: dict[str, Any] | None) -> MqttSettings:
-        """Build settings from a raw or already validated ``mqtt:`` mapping."""
-        data = MQTT_SCHEMA(dict(section or {}))
-        tls = data.pop("tls")
-        return cls(tls=TlsSettings(**tls) if tls is not None else None, **data)
+    # false: no MQTT at all (files and events stay in the bridge; tests of other parts).
+    enabled: bool = field(default=True, metadata=check(bool))
+    host: str | None = field(default=None, metadata=check(OPTIONAL_STR))
+    port: int | None = field(default=None, metadata=check(vol.Any(None, PORT)))
+    username: str | None = field(default=None, metadata=check(OPTIONAL_STR))
+    password: str | None = field(default=None, metadata=check(str, exclusive=PASSWORD))
+    password_file: str | None = field(default=None, metadata=check(str, exclusive=PASSWORD))
+    tls: TlsConfig | None = field(default=None, metadata=check(vol.Any(None, section(TlsConfig))))
+    client_id: str | None = field(default=None, metadata=check(OPTIONAL_STR))
+    topic_prefix: str = field(default="dualcam", metadata=check(_topic_prefix))
+    keepalive: int = field(default=60, metadata=check(vol.All(int, vol.Range(min=5, max=65535))))
+    publish_video_payload: bool = field(default=True, metadata=check(bool))
+    outbox_max_mb: float = field(
+        default=100.0,
+        metadata=check(vol.All(vol.Coerce(float), vol.Range(min=1, msg="must be at least 1"))),
+    )
+    protocol: Literal["3.1.1", "5"] = field(default="3.1.1", metadata=check(_protocol))
+    homeassistant_discovery: bool = field(default=False, metadata=check(bool))
+    discovery_prefix: str = field(default="homeassistant", metadata=check(_topic_prefix))
 
     @property
     def embedded(self) -> bool:

@@ -1,4 +1,8 @@
-"""Devices the MQTT layer has seen (for ``P/<imei>/info`` and ``P/bridge/info``), persisted."""
+"""Devices the MQTT layer has seen (for ``P/<imei>/info`` and ``P/bridge/info``), persisted.
+
+:meth:`SeenDevices.track` is the one place the device table is written: the publisher calls
+it for every event and turns the :class:`DeviceUpdate` it returns into messages.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,15 @@ import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from ..events import (
+    BridgeEvent,
+    CameraStateChanged,
+    DeviceSeen,
+    MediaCompleted,
+    PositionUpdated,
+    SosTriggered,
+    TrackerAvailability,
+)
 from .topics import as_utc
 
 
@@ -18,6 +31,28 @@ class DeviceRecord:
     protocol_id: int | None
     first_seen: datetime
     last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceUpdate:
+    """A device record that changed: ``new`` on first sight, ``renamed`` when its name did."""
+
+    record: DeviceRecord
+    new: bool
+    renamed: bool = False
+
+
+def _event_time(event: BridgeEvent) -> datetime | None:
+    """When an event says its device was there (None: the event does not make it known)."""
+    match event:
+        case MediaCompleted():
+            return event.received_at
+        case PositionUpdated():
+            return event.position.timestamp
+        case CameraStateChanged() | TrackerAvailability() | SosTriggered():
+            return event.timestamp
+        case _:
+            return None
 
 
 class SeenDevices:
@@ -38,11 +73,22 @@ class SeenDevices:
         """Every known IMEI, sorted."""
         return sorted(self._devices)
 
-    def get(self, imei: str) -> DeviceRecord | None:
-        """The record of one device, if seen."""
-        return self._devices.get(imei)
+    def track(self, event: BridgeEvent) -> DeviceUpdate | None:
+        """Record the device behind an event; the update when there is one to publish.
 
-    def touch(self, imei: str, when: datetime) -> bool:
+        A ``DeviceSeen`` always updates the record (last seen, name); any other event only
+        makes an unknown device known.
+        """
+        if isinstance(event, DeviceSeen):
+            old = self._devices.get(event.imei)
+            record, new = self._seen(event.imei, event.name, event.protocol_id, event.timestamp)
+            return DeviceUpdate(record, new, renamed=old is not None and old.name != record.name)
+        when = _event_time(event)
+        if when is None or not self._touch(event.imei, when):
+            return None
+        return DeviceUpdate(self._devices[event.imei], new=True)
+
+    def _touch(self, imei: str, when: datetime) -> bool:
         """Register a device on its first event of any kind; True when it is new."""
         if imei in self._devices:
             return False
@@ -50,7 +96,7 @@ class SeenDevices:
         self._save(DeviceRecord(imei, None, None, when, when))
         return True
 
-    def seen(
+    def _seen(
         self, imei: str, name: str | None, protocol_id: int | None, when: datetime
     ) -> tuple[DeviceRecord, bool]:
         """Record that a device identified itself; returns the record and whether it is new."""

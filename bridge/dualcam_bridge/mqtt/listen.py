@@ -15,7 +15,7 @@ from collections.abc import Callable
 import aiomqtt
 
 from .client import build_client, default_client_id
-from .config import MqttSettings
+from .config import MqttConfig
 
 BINARY_LEAVES = ("/photo", "/video")
 
@@ -51,28 +51,26 @@ def _is_binary(payload: bytes) -> bool:
 
 
 async def listen(
-    settings: MqttSettings,
+    config: MqttConfig,
     out: Callable[[str], None] = print,
     topic_filter: str | None = None,
 ) -> None:
     """Subscribe to ``P/#`` (or ``topic_filter``) and print every message until cancelled."""
     # Its own client id: reusing the bridge's would disconnect the running bridge.
-    client_id = f"{settings.client_id or default_client_id()}-listen-{os.getpid()}"
-    async with build_client(settings, client_id=client_id) as client:
-        await client.subscribe(topic_filter or f"{settings.topic_prefix}/#", qos=1)
+    client_id = f"{config.client_id or default_client_id()}-listen-{os.getpid()}"
+    async with build_client(config, client_id=client_id) as client:
+        await client.subscribe(topic_filter or f"{config.topic_prefix}/#", qos=1)
         async for message in client.messages:
             payload = message.payload
             raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
             out(describe(str(message.topic), raw, message.qos, message.retain))
 
 
-def run_listen(settings: MqttSettings, topic_filter: str | None = None) -> None:
+def run_listen(config: MqttConfig, topic_filter: str | None = None) -> None:
     """Blocking entry point for the CLI; Ctrl-C ends it."""
     try:
-        asyncio.run(listen(settings, topic_filter=topic_filter))
+        asyncio.run(listen(config, topic_filter=topic_filter))
     except KeyboardInterrupt:
         pass
     except aiomqtt.MqttError as exc:
-        raise SystemExit(
-            f"MQTT broker {settings.broker_host}:{settings.broker_port}: {exc}"
-        ) from None
+        raise SystemExit(f"MQTT broker {config.broker_host}:{config.broker_port}: {exc}") from None

@@ -1,9 +1,12 @@
-"""What each domain event becomes in the outbox (transfer progress excepted: not durable)."""
+"""What each domain event becomes in the outbox (transfer progress excepted: not durable).
+
+Only builds messages: the device table (:mod:`.devices`) is updated by the publisher, which
+hands the resulting :class:`~.devices.DeviceUpdate` in.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,15 +21,14 @@ from ..events import (
     TrackerAvailability,
 )
 from . import topics as t
-from .config import MqttSettings
-from .devices import DeviceRecord, SeenDevices
+from .config import MqttConfig
+from .devices import DeviceRecord, DeviceUpdate
 from .discovery import device_configs
 from .outbox import OutMessage, Priority
 
 log = logging.getLogger(__name__)
 
 BRIDGE = "bridge"  # the outbox lane of the bridge's own messages
-MediaUrl = Callable[[MediaCompleted], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,62 +49,54 @@ class Batch:
 
 
 class EventMessages:
-    """Maps domain events to contract messages and keeps the device registry current."""
+    """Maps domain events to contract messages (the device table is the caller's)."""
 
-    def __init__(
-        self,
-        settings: MqttSettings,
-        devices: SeenDevices,
-        info: BridgeInfo,
-        started_at: datetime,
-        media_url: MediaUrl | None = None,
-    ) -> None:
-        self.settings = settings
-        self.topics = t.Topics(settings.topic_prefix)
-        self._devices = devices
+    def __init__(self, config: MqttConfig, info: BridgeInfo, started_at: datetime) -> None:
+        self.config = config
+        self.topics = t.Topics(config.topic_prefix)
         self._info = info
         self._started_at = started_at
-        self._media_url = media_url
 
-    def for_event(self, event: BridgeEvent) -> list[Batch]:
-        """The batches to queue for one event (a new device first gets its info topics)."""
+    def for_event(self, event: BridgeEvent) -> Batch | None:
+        """The messages of one event (device updates excepted: see :meth:`device_update`)."""
         tp = self.topics
-        if isinstance(event, DeviceSeen):
-            return [self._device_seen(event)]
         match event:
             case MediaCompleted():
-                when, batch = event.received_at, self._media(event)
+                return self._media(event)
             case CameraStateChanged():
                 topic = tp.camera_state(event.imei, event.camera)
-                when, msg = (
-                    event.timestamp,
-                    self._state(event.imei, topic, t.camera_state_payload(event)),
-                )
-                batch = Batch([msg])
+                return Batch([self._state(event.imei, topic, t.camera_state_payload(event))])
             case PositionUpdated():
                 payload = t.position_payload(event.position)
-                when = event.position.timestamp
-                batch = Batch([self._state(event.imei, tp.position(event.imei), payload)])
+                return Batch([self._state(event.imei, tp.position(event.imei), payload)])
             case TrackerAvailability():
                 payload = t.availability_payload(event.online)
-                when = event.timestamp
-                batch = Batch([self._state(event.imei, tp.availability(event.imei), payload)])
+                return Batch([self._state(event.imei, tp.availability(event.imei), payload)])
             case SosTriggered():
-                when = event.timestamp
-                batch = Batch([OutMessage(event.imei, tp.sos(event.imei), t.sos_payload(event))])
+                return Batch([OutMessage(event.imei, tp.sos(event.imei), t.sos_payload(event))])
+            case DeviceSeen():
+                return None  # all it says is in the device update
             case _:
                 log.debug("no MQTT messages for %r", event)
-                return []
-        return [*self._touch(event.imei, when), batch]
+                return None
 
-    def bridge_info(self) -> OutMessage:
-        """``P/bridge/info`` with the devices known now."""
+    def device_update(self, update: DeviceUpdate, devices: list[str]) -> Batch:
+        """``P/<imei>/info``; ``P/bridge/info`` for a new device; discovery if new or renamed."""
+        batch = Batch([self._device_info(update.record)])
+        if update.new:
+            batch.messages.append(self.bridge_info(devices))
+        if update.new or update.renamed:
+            batch.messages.extend(self._discovery(update.record))
+        return batch
+
+    def bridge_info(self, devices: list[str]) -> OutMessage:
+        """``P/bridge/info`` listing ``devices``."""
         payload = t.bridge_info_payload(
             self._info.version,
             self._started_at,
             self._info.camera_port,
             self._info.avl_port,
-            self._devices.imeis,
+            devices,
         )
         return self._state(BRIDGE, self.topics.bridge_info, payload)
 
@@ -117,32 +111,13 @@ class EventMessages:
                     imei, topic, path=event.payload_path, retain=True, priority=Priority.STATE
                 )
             )
-        elif self.settings.publish_video_payload:
+        elif self.config.publish_video_payload:
             topic = tp.video(imei, event.camera)
             batch.messages.append(
                 OutMessage(imei, topic, path=event.payload_path, priority=Priority.BULK)
             )
-        url = self._media_url(event) if self._media_url else None
-        batch.messages.append(OutMessage(imei, tp.media(imei), t.media_payload(event, url)))
+        batch.messages.append(OutMessage(imei, tp.media(imei), t.media_payload(event)))
         return batch
-
-    def _device_seen(self, event: DeviceSeen) -> Batch:
-        old = self._devices.get(event.imei)
-        record, new = self._devices.seen(event.imei, event.name, event.protocol_id, event.timestamp)
-        batch = Batch([self._device_info(record)])
-        if new:
-            batch.messages.append(self.bridge_info())
-        if new or (old is not None and old.name != record.name):
-            batch.messages.extend(self._discovery(record))
-        return batch
-
-    def _touch(self, imei: str, when: datetime) -> list[Batch]:
-        # Any event makes a device known: it is listed in bridge/info and gets its info topic.
-        if not self._devices.touch(imei, when):
-            return []
-        record = self._devices.get(imei)
-        assert record is not None
-        return [Batch([self._device_info(record), self.bridge_info(), *self._discovery(record)])]
 
     def _state(self, device: str, topic: str, payload: bytes) -> OutMessage:
         return OutMessage(device, topic, payload, retain=True, priority=Priority.STATE)
@@ -152,9 +127,9 @@ class EventMessages:
         return self._state(d.imei, self.topics.device_info(d.imei), payload)
 
     def _discovery(self, record: DeviceRecord) -> list[OutMessage]:
-        if not self.settings.homeassistant_discovery:
+        if not self.config.homeassistant_discovery:
             return []
         configs = device_configs(
-            self.topics, self.settings.discovery_prefix, record, self._info.version
+            self.topics, self.config.discovery_prefix, record, self._info.version
         )
         return [self._state(record.imei, topic, payload) for topic, payload in configs]

@@ -137,11 +137,6 @@ class Outbox:
     def __len__(self) -> int:
         return sum(len(lane) for lane in self._lanes.values())
 
-    @property
-    def size_bytes(self) -> int:
-        """Bytes the queued messages take (what ``outbox_max_mb`` bounds)."""
-        return self._bytes
-
     def enqueue(self, messages: Iterable[OutMessage], media_id: str | None = None) -> bool:
         """Queue messages in one transaction; False (and nothing queued) for a known media id."""
         now = time.time()
@@ -204,11 +199,6 @@ class Outbox:
         if row is not None:  # else the size bound dropped it while it was in flight
             self._bytes -= row[0]
             self._remove_from_lane(item.device, item.seq)
-
-    def is_published(self, media_id: str) -> bool:
-        """True when this media id was already accepted for publishing."""
-        cur = self._conn.execute("SELECT 1 FROM published_media WHERE id = ?", (media_id,))
-        return cur.fetchone() is not None
 
     def retained_snapshot(self) -> list[OutboxItem]:
         """Retained state to republish on connect, except topics the outbox will still send."""

@@ -1,9 +1,10 @@
 """The MQTT stage: domain events in, contract messages out; commands in, results out.
 
-``MqttPublisher`` is the one entry object: ``async with MqttPublisher(settings, path) as mqtt``
+``MqttPublisher`` is the one entry object: ``async with MqttPublisher(config, path) as mqtt``
 then ``await mqtt.handle_event(event)`` for every :mod:`dualcam_bridge.events` event. Each
 message but transfer progress goes through the durable outbox, so events are accepted at once
 whether or not a broker is reachable, and are delivered in order per device when one is.
+The publisher only connects: the embedded broker (``mqtt.host`` unset) is the app's to start.
 """
 
 from __future__ import annotations
@@ -23,18 +24,19 @@ import aiomqtt
 
 from ..events import BridgeEvent, TransferProgress
 from . import topics as t
-from .broker import EmbeddedBroker
-from .client import Backoff, MqttConnection
+from .client import CONNECT_TIMEOUT_S, Backoff, MqttConnection
 from .commands import CommandHandler, run_command, unavailable_command_handler
-from .config import MqttSettings
+from .config import MqttConfig
 from .devices import SeenDevices
-from .messages import BRIDGE, BridgeInfo, EventMessages, MediaUrl
+from .messages import BRIDGE, BridgeInfo, EventMessages
 from .outbox import Outbox, OutboxItem, OutMessage, open_db
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
 REPUBLISH_CHUNK = 32
+SUBSCRIBE_TIMEOUT_S = 10.0
+GOODBYE_TIMEOUT_S = 5.0
 # Called after each message is out (PUBACK for QoS 1): topic, payload, qos, retain.
 PublishedHook = Callable[[str, bytes, int, bool], None]
 
@@ -44,33 +46,32 @@ class MqttPublisher:
 
     def __init__(
         self,
-        settings: MqttSettings,
+        config: MqttConfig,
         state_path: Path,
         *,
         bridge_info: BridgeInfo | None = None,
         handle_command: CommandHandler = unavailable_command_handler,
-        media_url: MediaUrl | None = None,
         backoff: Backoff | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
         max_inflight: int = 32,
         progress_interval: float = 1.0,
         on_published: PublishedHook | None = None,
     ) -> None:
-        self.settings = settings
-        self.topics = t.Topics(settings.topic_prefix)
+        self.config = config
+        self.topics = t.Topics(config.topic_prefix)
         self._state_path = state_path
         self._info = bridge_info or BridgeInfo()
         self._handle_command = handle_command
-        self._media_url = media_url
         self._max_inflight = max_inflight
         self._on_published = on_published
         self._connection = MqttConnection(
-            settings, self.topics.bridge_status, self._session, backoff
+            config, self.topics.bridge_status, self._session, backoff, connect_timeout
         )
         self._throttle: Throttle[TransferProgress] = Throttle(
             progress_interval, self._send_progress
         )
-        self._broker: EmbeddedBroker | None = None
         self._outbox: Outbox | None = None
+        self._devices: SeenDevices | None = None
         self._messages: EventMessages | None = None
         self._conn: sqlite3.Connection | None = None
         self._client: aiomqtt.Client | None = None
@@ -95,21 +96,12 @@ class MqttPublisher:
         await self.stop()
 
     async def start(self) -> None:
-        """Open the outbox, start the embedded broker if needed, and begin connecting."""
+        """Open the outbox and begin connecting (in the background, retrying)."""
         self._conn = open_db(self._state_path)
-        self._outbox = Outbox(self._conn, int(self.settings.outbox_max_mb * 1_000_000))
-        if self.settings.embedded:
-            log.info("mqtt.host is not set: starting the embedded MQTT broker")
-            self._broker = EmbeddedBroker(self.settings.broker_host, self.settings.broker_port)
-            await self._broker.start()
-        self._messages = EventMessages(
-            self.settings,
-            SeenDevices(self._conn),
-            self._info,
-            datetime.now(UTC),
-            self._media_url,
-        )
-        self._enqueue([self._messages.bridge_info()])
+        self._outbox = Outbox(self._conn, int(self.config.outbox_max_mb * 1_000_000))
+        self._devices = SeenDevices(self._conn)
+        self._messages = EventMessages(self.config, self._info, datetime.now(UTC))
+        self._enqueue([self._messages.bridge_info(self._devices.imeis)])
         if self._outbox:
             log.info("MQTT outbox holds %d undelivered messages", len(self._outbox))
         self._run_task = asyncio.create_task(self._connection.run(), name="mqtt-connection")
@@ -125,9 +117,6 @@ class MqttPublisher:
             self._run_task = None
         self._throttle.close()
         await _cancel_all(self._tasks)
-        if self._broker is not None:
-            await self._broker.stop()
-            self._broker = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -172,10 +161,13 @@ class MqttPublisher:
             final = event.state in ("done", "failed")
             self._throttle.offer((event.imei, event.file), event, final=final)
             return
-        assert self._messages is not None, "MqttPublisher is not started"
-        for batch in self._messages.for_event(event):
-            if not self._enqueue(batch.messages, batch.media_id):
-                log.info("media %s was already published; not again", batch.media_id)
+        assert self._messages is not None and self._devices is not None, "not started"
+        # The device's messages first: a subscriber learns of a device before its news.
+        if (update := self._devices.track(event)) is not None:
+            self._enqueue(self._messages.device_update(update, self._devices.imeis).messages)
+        batch = self._messages.for_event(event)
+        if batch is not None and not self._enqueue(batch.messages, batch.media_id):
+            log.info("media %s was already published; not again", batch.media_id)
 
     def _enqueue(self, messages: list[OutMessage], media_id: str | None = None) -> bool:
         assert self._outbox is not None, "MqttPublisher is not started"
@@ -189,7 +181,7 @@ class MqttPublisher:
 
     async def _session(self, client: aiomqtt.Client) -> None:
         """Run one broker connection: announce, republish state, then deliver and listen."""
-        await client.subscribe(self.topics.command_filter, qos=1)
+        await client.subscribe(self.topics.command_filter, qos=1, timeout=SUBSCRIBE_TIMEOUT_S)
         # The command listener is also the watchdog: it ends when the connection drops, which
         # ends the session and cancels publishes that would otherwise wait for a PUBACK forever.
         tasks = {
@@ -207,7 +199,9 @@ class MqttPublisher:
             if not task.cancelled() and (exc := task.exception()) is not None:
                 raise exc
         # A clean DISCONNECT suppresses the Last Will, so say goodbye ourselves.
-        await client.publish(self.topics.bridge_status, t.OFFLINE, qos=1, retain=True, timeout=5)
+        await client.publish(
+            self.topics.bridge_status, t.OFFLINE, qos=1, retain=True, timeout=GOODBYE_TIMEOUT_S
+        )
         self._published(self.topics.bridge_status, t.OFFLINE, 1, True)
 
     async def _announce_and_deliver(self, client: aiomqtt.Client) -> None:

@@ -20,16 +20,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import IMEIS, Fleet
 
 from dualcam_bridge.events import MediaCompleted
-from dualcam_bridge.mqtt import Backoff, MqttPublisher, MqttSettings
+from dualcam_bridge.mqtt import Backoff, MqttConfig, MqttPublisher
 
 IMEI_COUNT = 5
 
 
 async def main(mode: str, state: Path, port: int, media: Path, rounds: int) -> None:
-    settings = MqttSettings.from_config(
-        {"host": "127.0.0.1", "port": port, "client_id": f"bridge-{uuid.uuid4().hex[:8]}"}
-    )
-    publisher = MqttPublisher(settings, state, backoff=Backoff(0.05, 0.3))
+    config = MqttConfig(host="127.0.0.1", port=port, client_id=f"bridge-{uuid.uuid4().hex[:8]}")
+    publisher = MqttPublisher(config, state, backoff=Backoff(0.05, 0.3))
     await publisher.start()
     if mode == "queue":
         fleet = Fleet(media)

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from dualcam_bridge.mqtt import Backoff, EmbeddedBroker, MqttPublisher, MqttSettings
+from dualcam_bridge.config_fields import parse
+from dualcam_bridge.mqtt import Backoff, EmbeddedBroker, MqttConfig, MqttPublisher
 
 from .helpers import Collector, Fleet, free_port
 
@@ -172,13 +173,18 @@ def fleet(tmp_path: Path) -> Fleet:
 
 
 FAST_BACKOFF = {"initial": 0.05, "maximum": 0.3}
+# A broker (or the tests' Gate) that closes before the CONNACK costs this long per attempt.
+FAST_CONNECT_TIMEOUT = 1.0
 
 
 @pytest.fixture
 def make_publisher(
     tmp_path: Path,
 ) -> Callable[..., MqttPublisher]:
-    """Build an MqttPublisher for a broker port (fast reconnects, a unique client id)."""
+    """Build an MqttPublisher for a broker port (fast reconnects, a unique client id).
+
+    Keyword options are ``mqtt:`` keys (validated like the YAML) or publisher arguments.
+    """
 
     def make(port: int, state: Path | None = None, **options: Any) -> MqttPublisher:
         kwargs = {k: options.pop(k) for k in list(options) if k in PUBLISHER_ARGS}
@@ -188,8 +194,9 @@ def make_publisher(
             "client_id": f"bridge-{uuid.uuid4().hex[:8]}",
             **options,
         }
+        kwargs.setdefault("connect_timeout", FAST_CONNECT_TIMEOUT)
         return MqttPublisher(
-            MqttSettings.from_config(section),
+            parse(MqttConfig, section, "mqtt"),
             state or tmp_path / "mqtt.sqlite3",
             backoff=Backoff(**FAST_BACKOFF),
             **kwargs,
@@ -201,7 +208,7 @@ def make_publisher(
 PUBLISHER_ARGS = {
     "bridge_info",
     "handle_command",
-    "media_url",
+    "connect_timeout",
     "max_inflight",
     "progress_interval",
     "on_published",

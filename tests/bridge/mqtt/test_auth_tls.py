@@ -10,7 +10,7 @@ import aiomqtt
 import pytest
 
 from dualcam_bridge.mqtt.client import tls_context
-from dualcam_bridge.mqtt.config import TlsSettings
+from dualcam_bridge.mqtt.config import TlsConfig
 
 from .conftest import MOSQUITTO, MOSQUITTO_PASSWD, PASSWORD, USER, Broker, Pki, run_tool
 from .contract import decode
@@ -101,8 +101,8 @@ async def test_missing_ca_file_is_named(
 
 def test_insecure_skips_only_the_hostname_check(secure_mosquitto) -> None:
     _, pki = secure_mosquitto
-    strict = tls_context(TlsSettings(ca_certs=str(pki.ca)))
-    loose = tls_context(TlsSettings(ca_certs=str(pki.ca), insecure=True))
+    strict = tls_context(TlsConfig(ca_certs=str(pki.ca)))
+    loose = tls_context(TlsConfig(ca_certs=str(pki.ca), insecure=True))
     assert strict.check_hostname and strict.verify_mode == ssl.CERT_REQUIRED
     assert not loose.check_hostname and loose.verify_mode == ssl.CERT_REQUIRED
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dualcam_bridge.mqtt.config import MqttSettings
+from dualcam_bridge.mqtt.config import MqttConfig
 
 from .contract import decode
 from .helpers import IMEIS, Fleet
@@ -55,7 +55,7 @@ async def test_discovery_configs_are_published_and_retained(
 
 
 async def test_discovery_is_off_by_default(broker, make_publisher, fleet: Fleet) -> None:
-    assert not MqttSettings.from_config({}).homeassistant_discovery
+    assert not MqttConfig().homeassistant_discovery
     imei = IMEIS[0]
     async with make_publisher(broker.port) as pub, broker.collector("#") as sub:
         await pub.handle_event(fleet.seen(imei))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from dualcam_bridge.mqtt.config import MqttSettings
+from dualcam_bridge.mqtt.config import MqttConfig
 from dualcam_bridge.mqtt.listen import describe, listen
 
 from .helpers import IMEIS, Fleet, wait_until
@@ -26,7 +26,7 @@ async def test_listen_prints_what_the_bridge_publishes(
     broker, make_publisher, fleet: Fleet
 ) -> None:
     lines: list[str] = []
-    settings = MqttSettings.from_config({"host": "127.0.0.1", "port": broker.port})
+    settings = MqttConfig(host="127.0.0.1", port=broker.port)
     photo = fleet.photo(IMEIS[0])
     printed: list[str] = []
     async with make_publisher(
