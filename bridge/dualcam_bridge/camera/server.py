@@ -22,11 +22,29 @@ from ..listener import READ_SIZE, DeviceListener, peer_text
 from ..protocol import filetransfer as ft
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, encode_close, file_camera, file_kind
 from ..protocol.errors import DeviceProtocolError
+from ..protocol.transfer_events import (
+    DeviceStatus,
+    Event,
+    FileCompleted,
+    FileOffered,
+    FileRestarted,
+    FileUnavailable,
+    InitReceived,
+    MetadataReceived,
+    MetadataUnavailable,
+    PacketReceived,
+    PacketRejected,
+    SyncReceived,
+    TransferAborted,
+    UnknownFrame,
+)
 from .spool import SpoolFile
 from .store import MediaStore
 
 log = logging.getLogger(__name__)
 
+# The one progress throttle: at the source, so no subscriber sees more than this per transfer
+# (the final states are forced through).
 PROGRESS_INTERVAL = 1.0
 
 
@@ -194,12 +212,12 @@ class CameraConnection:
             self._progress("stalled" if stalled else "failed", force=True)
         self._release_spool()
 
-    async def _handle(self, events: list[ft.Event]) -> None:
+    async def _handle(self, events: list[Event]) -> None:
         packets: list[bytes] = []
         for ev in events:
             if self._closing is not None:
                 return
-            if type(ev) is ft.PacketReceived:
+            if type(ev) is PacketReceived:
                 # Written in one go with the packets around it (see _write_packets).
                 packets.append(ev.data)
                 continue
@@ -208,17 +226,17 @@ class CameraConnection:
                 packets = []
                 if self._closing is not None:
                     return
-            if isinstance(ev, ft.InitReceived):
+            if isinstance(ev, InitReceived):
                 await self._on_init(ev)
-            elif isinstance(ev, ft.FileOffered):
-                self._on_offer(ev)
-            elif isinstance(ev, ft.FileCompleted):
+            elif isinstance(ev, FileOffered):
+                await self._on_offer(ev)
+            elif isinstance(ev, FileCompleted):
                 await self._on_completed(ev)
-            elif isinstance(ev, ft.FileRestarted):
+            elif isinstance(ev, FileRestarted):
                 log.info("%s: %s starts over: %s", self.who, ev.file, ev.reason)
                 if self.spool is not None:
                     self.spool.truncate(0)
-            elif isinstance(ev, ft.PacketRejected):
+            elif isinstance(ev, PacketRejected):
                 log.info(
                     "%s: %s packet %d rejected (%s), asking again (%d in a row)",
                     self.who,
@@ -227,29 +245,29 @@ class CameraConnection:
                     ev.reason,
                     ev.consecutive,
                 )
-            elif isinstance(ev, ft.SyncReceived):
+            elif isinstance(ev, SyncReceived):
                 if ev.resumed:
                     self._progress("resumed", force=True)
-            elif isinstance(ev, ft.MetadataReceived):
+            elif isinstance(ev, MetadataReceived):
                 log.debug("%s: metadata for %s: %s", self.who, ev.file, ev.metadata)
-            elif isinstance(ev, ft.MetadataUnavailable):
+            elif isinstance(ev, MetadataUnavailable):
                 log.info("%s: no metadata for %s: %s", self.who, ev.file, ev.reason)
-            elif isinstance(ev, ft.FileUnavailable):
+            elif isinstance(ev, FileUnavailable):
                 log.info("%s: %s is not available (status 0x%02x)", self.who, ev.file, ev.status)
                 self._release_spool()
-            elif isinstance(ev, ft.DeviceStatus):
+            elif isinstance(ev, DeviceStatus):
                 log.warning("%s: device status 0x%02x: %s", self.who, ev.status, ev.name)
-            elif isinstance(ev, ft.TransferAborted):
+            elif isinstance(ev, TransferAborted):
                 log.warning("%s: giving up on %s: %s (partial kept)", self.who, ev.file, ev.reason)
                 self._fail_transfer(ev.reason)
-            elif isinstance(ev, ft.UnknownFrame):
+            elif isinstance(ev, UnknownFrame):
                 log.info(
                     "%s: skipped unknown command 0x%04x (%d bytes)", self.who, ev.cmd, ev.length
                 )
         if packets and self._closing is None:
             self._write_packets(packets)
 
-    async def _on_init(self, ev: ft.InitReceived) -> None:
+    async def _on_init(self, ev: InitReceived) -> None:
         self.imei = ev.imei
         if ev.repeat:
             log.debug("%s: repeated init announces %s", self.who, ev.files or "nothing")
@@ -284,10 +302,10 @@ class CameraConnection:
         )
         self.session.accept()
 
-    def _on_offer(self, ev: ft.FileOffered) -> None:
+    async def _on_offer(self, ev: FileOffered) -> None:
         assert self.imei is not None
         try:
-            spool, point = self.server.store.begin(
+            spool, point = await self.server.store.begin(
                 self.imei, ev.file, ev.packets, ev.file_crc, ev.metadata
             )
         except OSError as exc:
@@ -295,6 +313,9 @@ class CameraConnection:
                 "%s: cannot open a spool for %s: %s; dropping the link", self.who, ev.file, exc
             )
             self.abort("storage failure")
+            return
+        if self._closing is not None:  # superseded while the store looked for the resume point
+            self.server.store.release(spool)
             return
         self.spool = spool
         if point.next_packet > 1:
@@ -324,7 +345,7 @@ class CameraConnection:
             return
         self._progress("receiving")
 
-    async def _on_completed(self, ev: ft.FileCompleted) -> None:
+    async def _on_completed(self, ev: FileCompleted) -> None:
         spool = self.spool
         if spool is None:
             self.session.close()
@@ -339,7 +360,7 @@ class CameraConnection:
         self._progress("done", force=True)
         self.spool = None
         try:
-            await self.server.store.commit(spool, ev.crc_ok, ev.metadata)
+            media = await self.server.store.commit(spool, ev.crc_ok, ev.metadata)
         except (OSError, RuntimeError) as exc:
             log.error(
                 "%s: could not store %s: %s; dropping the link (partial kept)",
@@ -350,6 +371,9 @@ class CameraConnection:
             self.server.store.release(spool)
             self.abort("storage failure")
             return
+        if media is not None:  # None: offered again, stored before and announced then
+            # Announced (MQTT outbox, SOS links) before the device is told to go on.
+            await self.server.emit(media)
         if self.session.state is ft.State.AWAIT_COMMIT:
             self.session.file_committed()
 

@@ -4,7 +4,7 @@ Shortest real use::
 
     settings = MqttSettings.from_config(config.raw["mqtt"])
     async with MqttPublisher(settings, data_dir / "mqtt.sqlite3") as mqtt:
-        store.on_media_completed(mqtt.handle_event)
+        bus.subscribe(mqtt.handle_event)  # dualcam_bridge.bus.EventBus
         await mqtt.handle_event(event)  # any dualcam_bridge.events event
 """
 

@@ -30,7 +30,6 @@ from .config import MqttSettings
 from .devices import SeenDevices
 from .messages import BRIDGE, BridgeInfo, EventMessages, MediaUrl
 from .outbox import Outbox, OutboxItem, OutMessage, open_db
-from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,6 @@ class MqttPublisher:
         media_url: MediaUrl | None = None,
         backoff: Backoff | None = None,
         max_inflight: int = 32,
-        progress_interval: float = 1.0,
         on_published: PublishedHook | None = None,
     ) -> None:
         self.settings = settings
@@ -65,9 +63,6 @@ class MqttPublisher:
         self._on_published = on_published
         self._connection = MqttConnection(
             settings, self.topics.bridge_status, self._session, backoff
-        )
-        self._throttle: Throttle[TransferProgress] = Throttle(
-            progress_interval, self._send_progress
         )
         self._broker: EmbeddedBroker | None = None
         self._outbox: Outbox | None = None
@@ -123,7 +118,6 @@ class MqttPublisher:
             except TimeoutError:
                 log.warning("MQTT connection did not close within %.0f s", timeout)
             self._run_task = None
-        self._throttle.close()
         await _cancel_all(self._tasks)
         if self._broker is not None:
             await self._broker.stop()
@@ -169,8 +163,8 @@ class MqttPublisher:
 
     def _handle(self, event: BridgeEvent) -> None:
         if isinstance(event, TransferProgress):
-            final = event.state in ("done", "failed")
-            self._throttle.offer((event.imei, event.file), event, final=final)
+            # Already rate-limited at its source (the camera connection, once a second).
+            self._send_progress(event)
             return
         assert self._messages is not None, "MqttPublisher is not started"
         for batch in self._messages.for_event(event):

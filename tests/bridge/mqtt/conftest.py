@@ -203,7 +203,6 @@ PUBLISHER_ARGS = {
     "handle_command",
     "media_url",
     "max_inflight",
-    "progress_interval",
     "on_published",
 }
 
