@@ -18,9 +18,10 @@ Measured, over the whole window in which all devices are running (the same for b
 - **AVL ACK delay**: tracker side, from writing a one-record packet to reading its 4-byte ACK
   (the ACK is written only after the record is stored and its events are delivered);
 - **DATA gap**: bridge side, for each of the other cameras' connections, the time between two
-  consecutive socket reads that delivered DATA (``CameraConnection._process`` calls while a
-  file is in flight). A camera sends a frame every ~20 ms, so the gap is ~20 ms plus
-  whatever held the loop. DualCam has no per-packet ACK, so this is the closest thing;
+  consecutive socket reads that delivered DATA (``CameraConnection._process`` calls with the
+  session receiving DATA before and after the previous one: the waits between two files,
+  e.g. for the store, are not counted). A camera sends a frame every ~20 ms, so the gap is
+  ~20 ms plus whatever held the loop. DualCam has no per-packet ACK: this is the closest;
 - **loop lag**: bridge side, how late a ``sleep(5 ms)`` in the bridge's loop wakes up.
 
 Both runs are printed, then the added delay (resume minus no resume) of each maximum. The
@@ -76,14 +77,16 @@ def serve(config_path: str) -> None:
     original = camera_server.CameraConnection._process
 
     async def probed(self: Any, data: bytes) -> None:
-        now = time.perf_counter()
-        if self.imei != RESUME_IMEI and self.session.current_file is not None:
-            if (prev := last_read.get(id(self))) is not None:
-                gaps.append(now - prev)
-            last_read[id(self)] = now
-        else:
-            last_read.pop(id(self), None)
+        # Only reads while DATA flows (before and after): not the waits between files.
+        now, key = time.perf_counter(), id(self)
+        other = self.imei != RESUME_IMEI
+        if other and self.session.state.name == "RECEIVING" and key in last_read:
+            gaps.append(now - last_read[key])
         await original(self, data)
+        if other and self.session.state.name == "RECEIVING":
+            last_read[key] = now
+        else:
+            last_read.pop(key, None)
 
     camera_server.CameraConnection._process = probed  # type: ignore[method-assign]
 
