@@ -76,7 +76,7 @@ class EventBus:
 
         def unsubscribe() -> None:
             if entry in self._subscribers:
-                self._subscribers.remove(entry)  # type: ignore[arg-type]
+                self._subscribers.remove(entry)
 
         return unsubscribe
 

@@ -13,11 +13,11 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 from ..allowlist import DeviceAllowList
 from ..clock import now_utc
-from ..events import DeviceSeen, EventHandler, TransferProgress
+from ..events import Camera, DeviceSeen, EventHandler, MediaKind, TransferProgress
 from ..listener import READ_SIZE, DeviceListener, peer_text
 from ..protocol import filetransfer as ft
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, encode_close, file_camera, file_kind
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 # The one progress throttle: at the source, so no subscriber sees more than this per transfer
 # (the final states are forced through).
 PROGRESS_INTERVAL = 1.0
+ProgressState = Literal["receiving", "resumed", "stalled", "done", "failed"]
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,11 @@ class CameraServer(DeviceListener["CameraConnection"]):
         self.config = config
         self.store = store
         self.devices = devices
-        self.background: set[asyncio.Task] = set()
+        self.background: set[asyncio.Task[None]] = set()
 
-    def connection(self, reader, writer) -> CameraConnection:
+    def connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> CameraConnection:
         return CameraConnection(self, reader, writer, peer_text(writer.get_extra_info("peername")))
 
     def refuse(self, writer: asyncio.StreamWriter, peer: Any) -> None:
@@ -95,7 +98,13 @@ class CameraServer(DeviceListener["CameraConnection"]):
 class CameraConnection:
     """One camera socket: bytes → session → store, replies → socket."""
 
-    def __init__(self, server: CameraServer, reader, writer, peer) -> None:
+    def __init__(
+        self,
+        server: CameraServer,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+    ) -> None:
         self.server = server
         self.reader: asyncio.StreamReader = reader
         self.writer: asyncio.StreamWriter = writer
@@ -108,7 +117,7 @@ class CameraConnection:
                 max_retries=cfg.max_retries,
             )
         )
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.imei: str | None = None
         self.spool: SpoolFile | None = None
         self._closing: str | None = None
@@ -222,9 +231,9 @@ class CameraConnection:
                 packets.append(ev.data)
                 continue
             if packets:
-                self._write_packets(packets)
+                written = self._write_packets(packets)
                 packets = []
-                if self._closing is not None:
+                if not written:
                     return
             if isinstance(ev, InitReceived):
                 await self._on_init(ev)
@@ -325,11 +334,12 @@ class CameraConnection:
         self._progress_mark = (time.monotonic(), point.next_packet - 1)
         self.session.resume(point.next_packet, point.crc, trusted=point.trusted)
 
-    def _write_packets(self, packets: list[bytes]) -> None:
+    def _write_packets(self, packets: list[bytes]) -> bool:
+        """Append to the spool; False when the link is to stop (taken over, disk failure)."""
         spool = self.spool
         if spool is None or spool.closed:
             self._closing = "the transfer was taken over"
-            return
+            return False
         try:
             spool.append_many(packets)
         except OSError as exc:
@@ -342,8 +352,9 @@ class CameraConnection:
             )
             self._fail_transfer(str(exc))
             self.abort("storage failure")
-            return
+            return False
         self._progress("receiving")
+        return True
 
     async def _on_completed(self, ev: FileCompleted) -> None:
         spool = self.spool
@@ -377,7 +388,7 @@ class CameraConnection:
         if self.session.state is ft.State.AWAIT_COMMIT:
             self.session.file_committed()
 
-    def _progress(self, state: str, force: bool = False) -> None:
+    def _progress(self, state: ProgressState, force: bool = False) -> None:
         if self.server.on_event is None:
             return
         now = time.monotonic()
@@ -393,12 +404,12 @@ class CameraConnection:
         event = TransferProgress(
             imei=self.imei,
             file=file,
-            camera=file_camera(file),
-            kind=file_kind(file),  # type: ignore[arg-type]
+            camera=cast(Camera, file_camera(file)),
+            kind=cast(MediaKind, file_kind(file)),
             packets_done=done,
             packets_total=self.session.packets_total,
             bytes_per_s=round(rate, 1),
-            state=state,  # type: ignore[arg-type]
+            state=state,
         )
         # Progress is best effort and must not slow the transfer: fire and forget.
         task = asyncio.get_running_loop().create_task(self.server.emit(event))
