@@ -9,12 +9,13 @@ from dataclasses import asdict
 
 from .allowlist import DeviceAllowList
 from .avl.service import AvlService
+from .bus import EventBus
 from .camera.remux import Remuxer
 from .camera.retention import apply_retention
 from .camera.server import CameraServer
 from .camera.store import MediaStore
 from .config import Config
-from .events import BridgeEvent, EventHandler
+from .events import MediaCompleted
 from .mqtt import BridgeInfo, EmbeddedBroker, MqttPublisher
 from .mqtt.publisher import PublishedHook
 
@@ -29,34 +30,20 @@ class Bridge:
         self.mqtt: MqttPublisher | None = None
         self.broker: EmbeddedBroker | None = None
         self._on_published = on_published
-        # Events wait for this: nothing is emitted before every subscriber (MQTT) is up, so an
-        # early record is ACKed only once it is in the MQTT outbox.
-        self._ready = asyncio.Event()
+        # Closed until every subscriber (MQTT) is up: an early record is ACKed only once it
+        # is in the MQTT outbox.
+        self.bus = EventBus(open=False)
+        self.emit = self.bus.emit
+        self.subscribe = self.bus.subscribe
         self.devices = DeviceAllowList(
             [asdict(device) for device in config.devices], config.allow_unknown_devices
         )
         media = config.media
         self.store = MediaStore(config.data_dir, Remuxer(media.ffmpeg, enabled=media.remux_mp4))
-        self._subscribers: list[EventHandler] = []
         self.camera = CameraServer(config.camera, self.store, self.devices, self.emit)
-        self.store.on_media_completed(self.emit)
         self.avl = AvlService(config.avl, config.data_dir, self.devices, self.emit)
-        # Registered after emit: subscribers see the MediaCompleted before its SosClipLinked.
-        self.store.on_media_completed(self.avl.on_media_completed)
+        self.bus.subscribe(self.avl.on_media_completed, MediaCompleted)  # SOS ↔ clip links
         self._tasks: list[asyncio.Task[None]] = []
-
-    def subscribe(self, handler: EventHandler) -> None:
-        """Receive every domain event (media, progress, device, AVL…)."""
-        self._subscribers.append(handler)
-
-    async def emit(self, event: BridgeEvent) -> None:
-        """Hand an event to every subscriber, in order (waits until the bridge is up)."""
-        await self._ready.wait()
-        for handler in self._subscribers:
-            try:
-                await handler(event)
-            except Exception:
-                log.exception("event subscriber failed for %s", type(event).__name__)
 
     async def start(self) -> None:
         await self.camera.start()
@@ -80,8 +67,8 @@ class Bridge:
                 await self._stop_servers()
                 await self._stop_broker()
                 raise
-            self._subscribers.insert(0, self.mqtt.handle_event)
-        self._ready.set()
+            self.bus.subscribe(self.mqtt.handle_event)
+        self.bus.open()
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
 
     async def stop(self) -> None:
@@ -117,7 +104,9 @@ class Bridge:
         media = self.config.media
         while True:
             try:
-                apply_retention(self.store, media.max_age_days, media.max_total_gb)
+                await self.store.in_worker(
+                    apply_retention, self.store, media.max_age_days, media.max_total_gb
+                )
                 self.avl.prune()
             except Exception:
                 log.exception("retention pass failed")

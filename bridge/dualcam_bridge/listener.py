@@ -1,8 +1,8 @@
 """What the camera and AVL servers share: a TCP listener that runs one task per device socket.
 
 Subclasses say how to refuse a socket beyond ``max_connections`` and how to serve one; the
-listener keeps the set of open connections, stops them all on shutdown, and delivers events
-to the bridge so that a failing subscriber never breaks a device's link.
+listener keeps the set of open connections, stops them all on shutdown, and hands events to
+the bridge's bus (whose ``emit`` never raises: a failing subscriber never breaks a link).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ READ_SIZE = 256 * 1024
 class Connection(Protocol):
     """One device socket being served."""
 
-    task: asyncio.Task | None
+    task: asyncio.Task[None] | None
     imei: str | None
 
     def abort(self, reason: str) -> None: ...
@@ -51,7 +51,7 @@ class DeviceListener(Generic[C]):
     def port(self) -> int:
         """The bound port (useful with port 0)."""
         assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
         """Listen."""
@@ -81,13 +81,9 @@ class DeviceListener(Generic[C]):
         await self.stop()
 
     async def emit(self, event: BridgeEvent) -> None:
-        """Deliver one event; a failing subscriber is logged, never fatal to the link."""
-        if self.on_event is None:
-            return
-        try:
+        """Hand one event to the bus (``EventBus.emit``); dropped when nobody listens."""
+        if self.on_event is not None:
             await self.on_event(event)
-        except Exception:
-            log.exception("event subscriber failed for %s", type(event).__name__)
 
     def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> C:
         """The object that serves one accepted socket."""

@@ -1,7 +1,7 @@
 """A bridge-like stack for AVL tests: media store + camera server + AVL service on loopback.
 
-It composes the parts the way ``Bridge`` does (one ``emit`` fan-out, media completions to the
-SOS↔clip linker) without depending on ``app.py``, and records every event it emits.
+It composes the parts the way ``Bridge`` does (one event bus, media completions to the
+SOS↔clip linker) without depending on ``app.py``, and records every event on the bus.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 
 from dualcam_bridge.allowlist import DeviceAllowList
 from dualcam_bridge.avl.service import AvlService
+from dualcam_bridge.bus import EventBus
 from dualcam_bridge.camera.remux import Remuxer
 from dualcam_bridge.camera.server import CameraServer
 from dualcam_bridge.camera.store import MediaStore
 from dualcam_bridge.config import AvlConfig, CameraConfig
 from dualcam_bridge.config_fields import parse
-from dualcam_bridge.events import BridgeEvent
+from dualcam_bridge.events import BridgeEvent, MediaCompleted
 from dualcam_bridge.protocol.codec8 import (
     AvlRecord,
     AvlTrackerConnection,
@@ -89,22 +90,21 @@ async def running_avl(
     store = MediaStore(data_dir, Remuxer(enabled=False))
     config = {"host": "127.0.0.1", "port": 0, "idle_timeout": 5, "command_timeout": 5}
     config |= avl or {}
-    holder: list[AvlHarness] = []
-
-    async def emit(event: BridgeEvent) -> None:
-        await holder[0].emit(event)
-
-    service = AvlService(parse(AvlConfig, config, "avl"), data_dir, registry, emit)
+    bus = EventBus()
+    service = AvlService(parse(AvlConfig, config, "avl"), data_dir, registry, bus.emit)
     camera = CameraServer(
         CameraConfig(host="127.0.0.1", port=0, idle_timeout=5, metadata_timeout=0.5),
         store,
         registry,
-        emit,
+        bus.emit,
     )
     harness = AvlHarness(service, store, camera)
-    holder.append(harness)
-    store.on_media_completed(emit)
-    store.on_media_completed(service.on_media_completed)
+    bus.subscribe(service.on_media_completed, MediaCompleted)
+
+    async def record(event: BridgeEvent) -> None:
+        await harness.emit(event)  # looked up per event: a test may replace harness.emit
+
+    bus.subscribe(record)
     await service.start()
     await camera.start()
     try:

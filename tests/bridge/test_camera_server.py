@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import shutil
 import subprocess
+import time
 from collections import Counter
 
 import pytest
 
+from dualcam_bridge.events import MediaCompleted, TransferProgress
 from dualcam_bridge.protocol import dualcam_frames as fr
 from dualcam_bridge.simulator.camera import Faults, SimFile, SimulatedCamera, make_captures
 
@@ -177,6 +180,47 @@ async def test_throttled_camera(start_bridge) -> None:
         await upload(b.port, [cam])
         await b.wait_for_media(1)
         assert b.media[0].sha256 == sha256(files[0].data) and b.media[0].camera == "rear"
+
+
+async def test_progress_is_sent_at_most_once_a_second_and_the_end_always(start_bridge) -> None:
+    async with start_bridge() as b:
+        arrivals: list[tuple[float, TransferProgress]] = []
+
+        async def record(event: TransferProgress) -> None:
+            arrivals.append((time.monotonic(), event))
+
+        b.bridge.subscribe(record, TransferProgress)
+        (video,) = make_captures(IMEI, 0, 1)
+        # ~2.5 s at this rate, a read every few packets: far more reads than updates.
+        rate = len(video.data) / 2.5
+        cam = SimulatedCamera("127.0.0.1", b.port, IMEI, [video], Faults(throttle=rate))
+        await upload(b.port, [cam])
+        await b.wait_for_media(1)
+        states = [e.state for _, e in arrivals]
+        assert states[0] == "receiving" and states[-1] == "done", states
+        receiving = [t for t, e in arrivals if e.state == "receiving"]
+        assert 2 <= len(receiving) <= 4, states
+        gaps = [b - a for a, b in itertools.pairwise(receiving)]
+        assert all(gap >= 0.95 for gap in gaps), gaps
+        assert arrivals[-1][1].packets_done == video.packets
+
+
+async def test_a_failing_subscriber_does_not_lose_the_file(start_bridge, caplog) -> None:
+    async with start_bridge() as b:
+
+        async def broken(event: MediaCompleted) -> None:
+            raise RuntimeError("subscriber bug")
+
+        b.bridge.subscribe(broken, MediaCompleted)
+        files = make_captures(IMEI, 2, 0)
+        cam = SimulatedCamera("127.0.0.1", b.port, IMEI, files)
+        await upload(b.port, [cam])
+        await b.wait_for_media(2)  # the other subscribers still got both, the link went on
+        assert len(cam.result.delivered) == 2
+        assert_stored_exactly_once(b, [cam])
+    failures = [r for r in caplog.records if r.exc_info]
+    assert len(failures) == 2
+    assert all("MediaCompleted" in r.getMessage() and IMEI in r.getMessage() for r in failures)
 
 
 async def test_unknown_device_is_closed_when_not_allowed(start_bridge, caplog) -> None:

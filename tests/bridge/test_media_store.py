@@ -13,7 +13,6 @@ from dualcam_bridge.camera.remux import Remuxer
 from dualcam_bridge.camera.retention import apply_retention
 from dualcam_bridge.camera.spool import write_json_atomic
 from dualcam_bridge.camera.store import MediaStore
-from dualcam_bridge.events import MediaCompleted
 from dualcam_bridge.protocol.crc import crc16_dualcam
 from dualcam_bridge.protocol.dualcam_frames import FileMetadata
 
@@ -42,63 +41,63 @@ def fill(spool, data: bytes) -> None:
 DATA = bytes(range(256)) * 40  # 10240 bytes = 10 packets
 
 
-def test_new_file_starts_at_packet_one(store: MediaStore) -> None:
-    spool, point = store.begin(IMEI, "%photof", 10, crc16_dualcam(DATA), meta())
+async def test_new_file_starts_at_packet_one(store: MediaStore) -> None:
+    spool, point = await store.begin(IMEI, "%photof", 10, crc16_dualcam(DATA), meta())
     assert (point.next_packet, point.crc, point.trusted) == (1, 0, True)
     assert spool.part == store.spool_dir / IMEI / "photof.part"
 
 
-def test_reopen_resumes_after_the_stored_packets(store: MediaStore) -> None:
-    spool, _ = store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
+async def test_reopen_resumes_after_the_stored_packets(store: MediaStore) -> None:
+    spool, _ = await store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
     fill(spool, DATA[:4096])
     store.release(spool)
-    spool, point = store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
+    spool, point = await store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
     assert point.next_packet == 5 and point.crc == crc16_dualcam(DATA[:4096])
     assert point.trusted
 
 
-def test_torn_tail_is_cut_back_to_whole_packets(store: MediaStore) -> None:
-    spool, _ = store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
+async def test_torn_tail_is_cut_back_to_whole_packets(store: MediaStore) -> None:
+    spool, _ = await store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
     fill(spool, DATA[:3000])  # a kill in the middle of packet 3
     store.release(spool)
-    spool, point = store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
+    spool, point = await store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
     assert point.next_packet == 3 and spool.part.stat().st_size == 2048
 
 
-def test_last_packet_is_always_fetched_again(store: MediaStore) -> None:
-    spool, _ = store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
+async def test_last_packet_is_always_fetched_again(store: MediaStore) -> None:
+    spool, _ = await store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
     fill(spool, DATA)  # complete, but killed before the commit
     store.release(spool)
-    _, point = store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
+    _, point = await store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
     assert point.next_packet == 10
 
 
-def test_a_different_file_in_the_same_slot_starts_over_and_keeps_the_old_partial(
+async def test_a_different_file_in_the_same_slot_starts_over_and_keeps_the_old_partial(
     store: MediaStore, caplog
 ) -> None:
-    spool, _ = store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
+    spool, _ = await store.begin(IMEI, "%photof", 10, 0xBEEF, meta())
     fill(spool, DATA[:4096])
     store.release(spool)
     later = meta(WHEN + timedelta(minutes=10))
-    spool, point = store.begin(IMEI, "%photof", 10, 0xBEEF, later)
+    spool, point = await store.begin(IMEI, "%photof", 10, 0xBEEF, later)
     assert point.next_packet == 1 and spool.part.stat().st_size == 0
     (kept,) = (store.failed_dir / IMEI).iterdir()
     assert kept.read_bytes() == DATA[:4096]
     assert "different file" in caplog.text
 
 
-def test_without_crc_and_metadata_a_resume_is_untrusted(store: MediaStore) -> None:
-    spool, _ = store.begin(IMEI, "%photof", 10, 0, None)
+async def test_without_crc_and_metadata_a_resume_is_untrusted(store: MediaStore) -> None:
+    spool, _ = await store.begin(IMEI, "%photof", 10, 0, None)
     fill(spool, DATA[:2048])
     store.release(spool)
-    _, point = store.begin(IMEI, "%photof", 10, 0, None)
+    _, point = await store.begin(IMEI, "%photof", 10, 0, None)
     assert point.next_packet == 3 and not point.trusted
 
 
-def test_newer_connection_takes_the_spool_over(store: MediaStore) -> None:
-    first, _ = store.begin(IMEI, "%videof", 10, 1, None)
+async def test_newer_connection_takes_the_spool_over(store: MediaStore) -> None:
+    first, _ = await store.begin(IMEI, "%videof", 10, 1, None)
     fill(first, DATA[:1024])
-    second, point = store.begin(IMEI, "%videof", 10, 1, None)
+    second, point = await store.begin(IMEI, "%videof", 10, 1, None)
     assert first.closed and point.next_packet == 2
     with pytest.raises(ValueError):
         first.append(b"late")
@@ -106,18 +105,12 @@ def test_newer_connection_takes_the_spool_over(store: MediaStore) -> None:
     assert second.part.read_bytes() == DATA
 
 
-async def test_commit_is_atomic_indexed_and_announced(store: MediaStore) -> None:
-    seen: list[MediaCompleted] = []
-
-    async def hook(rec: MediaCompleted) -> None:
-        assert rec.path.read_bytes() == DATA  # on disk before anyone hears of it
-        seen.append(rec)
-
-    store.on_media_completed(hook)
-    spool, _ = store.begin(IMEI, "%photor", 10, crc16_dualcam(DATA), meta(trigger=9))
+async def test_commit_is_atomic_and_indexed_before_it_returns(store: MediaStore) -> None:
+    spool, _ = await store.begin(IMEI, "%photor", 10, crc16_dualcam(DATA), meta(trigger=9))
     fill(spool, DATA)
     rec = await store.commit(spool, True, None)
-    assert seen == [rec]
+    assert rec is not None
+    assert rec.path.read_bytes() == DATA  # on disk before anyone hears of it
     assert (
         rec.path
         == store.media_dir / IMEI / "2026-11-26" / f"{IMEI}_rear_photo_20261126T120000Z.jpg"
@@ -132,7 +125,9 @@ async def test_commit_is_atomic_indexed_and_announced(store: MediaStore) -> None
 async def test_two_files_in_the_same_second_get_distinct_names(store: MediaStore) -> None:
     recs = []
     for n in range(3):
-        spool, _ = store.begin(IMEI, "%photof", 1, n + 1, meta(WHEN + timedelta(milliseconds=n)))
+        spool, _ = await store.begin(
+            IMEI, "%photof", 1, n + 1, meta(WHEN + timedelta(milliseconds=n))
+        )
         spool.append(bytes([n]) * 100)
         recs.append(await store.commit(spool, None, None))
     names = [r.path.name for r in recs]
@@ -146,26 +141,42 @@ async def test_two_files_in_the_same_second_get_distinct_names(store: MediaStore
 
 async def test_file_offered_again_is_not_stored_twice(store: MediaStore) -> None:
     crc = crc16_dualcam(DATA)
-    spool, _ = store.begin(IMEI, "%photof", 10, crc, meta())
+    spool, _ = await store.begin(IMEI, "%photof", 10, crc, meta())
     fill(spool, DATA)
     first = await store.commit(spool, True, None)
-    announced = []
-
-    async def hook(rec):
-        announced.append(rec)
-
-    store.on_media_completed(hook)
-    again, point = store.begin(IMEI, "%photof", 10, crc, meta())
+    again, point = await store.begin(IMEI, "%photof", 10, crc, meta())
     assert point.next_packet == 10 and point.crc == crc16_dualcam(DATA[:9216])
     again.append(DATA[9216:])
-    assert await store.commit(again, True, None) == first
-    assert announced == [] and len(store.index.all()) == 1
-    assert not again.part.exists()
+    assert await store.commit(again, True, None) is None  # nothing new to announce
+    assert store.index.all() == [first]
+    assert not again.part.exists() and not again.sidecar.exists()
+
+
+async def test_a_duplicate_whose_stored_copy_is_gone_is_fetched_again(
+    store: MediaStore,
+) -> None:
+    crc = crc16_dualcam(DATA)
+    spool, _ = await store.begin(IMEI, "%photof", 10, crc, meta())
+    fill(spool, DATA)
+    first = await store.commit(spool, True, None)
+    assert first is not None
+    again, _ = await store.begin(IMEI, "%photof", 10, crc, meta())
+    again.append(DATA[9216:])
+    apply_retention(store, 0, 1e-12, first.received_at)  # retention removes the stored copy
+    with pytest.raises(RuntimeError, match="gone"):
+        await store.commit(again, True, None)
+    store.release(again)
+    # The next offer starts over and stores the whole file.
+    spool, point = await store.begin(IMEI, "%photof", 10, crc, meta())
+    assert point.next_packet == 1
+    fill(spool, DATA)
+    rec = await store.commit(spool, True, None)
+    assert rec is not None and rec.path.read_bytes() == DATA
 
 
 async def test_recovery_finishes_an_interrupted_commit(tmp_path: Path) -> None:
     store = MediaStore(tmp_path, Remuxer(enabled=False))
-    spool, _ = store.begin(IMEI, "%photof", 10, 7, meta())
+    spool, _ = await store.begin(IMEI, "%photof", 10, 7, meta())
     fill(spool, DATA)
     store.release(spool)
     # Killed right after linking into media/, before the index row.
@@ -175,8 +186,8 @@ async def test_recovery_finishes_an_interrupted_commit(tmp_path: Path) -> None:
     write_json_atomic(spool.sidecar, spool.info)
     store.close()
     store = MediaStore(tmp_path, Remuxer(enabled=False))
+    _, point = await store.begin(IMEI, "%photof", 10, 7, meta())  # queued behind recovery
     assert not final.exists()  # never a file in media/ that the index does not know
-    _, point = store.begin(IMEI, "%photof", 10, 7, meta())
     assert point.next_packet == 10  # the data is kept; only the last packet comes again
     store.close()
 
@@ -185,9 +196,12 @@ async def test_missing_ffmpeg_warns_once_and_keeps_raw_video(tmp_path: Path, cap
     caplog.set_level(logging.WARNING)
     store = MediaStore(tmp_path, Remuxer(ffmpeg="no-such-ffmpeg-binary"))
     for n in range(2):
-        spool, _ = store.begin(IMEI, "%videof", 1, n + 1, meta(WHEN + timedelta(seconds=n), 16))
+        spool, _ = await store.begin(
+            IMEI, "%videof", 1, n + 1, meta(WHEN + timedelta(seconds=n), 16)
+        )
         spool.append(b"\x00\x00\x00\x01\x40\x01")
         rec = await store.commit(spool, None, None)
+        assert rec is not None
         assert rec.mp4_path is None and rec.mime == "video/hevc" and rec.path.suffix == ".h265"
     assert caplog.text.count("ffmpeg not found") == 1
     store.close()
@@ -198,30 +212,19 @@ async def test_broken_video_keeps_the_raw_file(tmp_path: Path, caplog) -> None:
     if not remux.available:
         pytest.skip("ffmpeg is not installed")
     store = MediaStore(tmp_path, remux)
-    spool, _ = store.begin(IMEI, "%videor", 1, 1, meta(file_type=32))
+    spool, _ = await store.begin(IMEI, "%videor", 1, 1, meta(file_type=32))
     spool.append(b"not a video at all")
     rec = await store.commit(spool, None, None)
-    assert rec.mp4_path is None and rec.path.exists()
+    assert rec is not None and rec.mp4_path is None and rec.path.exists()
     assert list(rec.path.parent.glob("*.mp4")) == []
     assert "could not remux" in caplog.text
     store.close()
 
 
-async def test_subscriber_failure_does_not_lose_the_file(store: MediaStore, caplog) -> None:
-    async def broken(rec):
-        raise RuntimeError("subscriber bug")
-
-    store.on_media_completed(broken)
-    spool, _ = store.begin(IMEI, "%photof", 1, 1, meta())
-    spool.append(b"abc")
-    rec = await store.commit(spool, None, None)
-    assert rec.path.exists() and "subscriber failed" in caplog.text
-
-
 async def test_retention_by_age_and_size(store: MediaStore) -> None:
     recs = []
     for n in range(5):
-        spool, _ = store.begin(IMEI, "%photof", 1, n + 1, meta(WHEN + timedelta(seconds=n)))
+        spool, _ = await store.begin(IMEI, "%photof", 1, n + 1, meta(WHEN + timedelta(seconds=n)))
         spool.append(b"x" * 1000)
         recs.append(await store.commit(spool, None, None))
     now = recs[-1].received_at
@@ -235,8 +238,8 @@ async def test_retention_by_age_and_size(store: MediaStore) -> None:
     assert store.index.all() == []
 
 
-def test_stale_partials_are_dropped_by_age(store: MediaStore) -> None:
-    spool, _ = store.begin(IMEI, "%videof", 10, 1, None)
+async def test_stale_partials_are_dropped_by_age(store: MediaStore) -> None:
+    spool, _ = await store.begin(IMEI, "%videof", 10, 1, None)
     fill(spool, DATA[:1024])
     store.release(spool)
     apply_retention(store, 30, 0, datetime.now(UTC))

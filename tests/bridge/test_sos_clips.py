@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dualcam_bridge.avl.database import AvlDatabase
+from dualcam_bridge.avl.database import AvlDatabase, to_ms
 from dualcam_bridge.avl.sos_clips import SosClipLinker
 from dualcam_bridge.avl.tracker_state import TrackerState
 from dualcam_bridge.events import MediaCompleted, SosClipLinked, SosTriggered
@@ -77,7 +77,8 @@ def test_sos_then_its_crash_clips(parts) -> None:
     assert found is not None and (found.media_id, found.camera) == ("f1", "front")
     assert linker.find_clip_for_sos(sos_id, "rear").media_id == "r1"  # type: ignore[union-attr]
     assert [c.media_id for c in linker.clips_for_sos(sos_id)] == ["f1", "r1"]
-    assert linker.sos_for_clip("r1") == sos_id
+    linked = "SELECT sos_id FROM sos_clips WHERE media_id = 'r1'"
+    assert linker.db.conn.execute(linked).fetchall() == [(sos_id,)]
     # A second crash clip of the same camera is not the clip of the same SOS again.
     assert linker.media_completed(clip("f2", captured=30)) == []
 
@@ -145,11 +146,7 @@ def test_links_survive_a_restart(tmp_path: Path) -> None:
     linker = SosClipLinker(db)
     (link,) = linker.media_completed(clip("f1"))
     assert link.sos_id == sos_id
-    stored = linker.find_sos(sos_id)
-    assert stored is not None and (stored.imei, stored.trigger, stored.timestamp) == (
-        IMEI,
-        "crash",
-        T0,
-    )
-    assert [s.id for s in linker.sos_of(IMEI)] == [sos_id]
+    assert (link.imei, link.trigger) == (IMEI, "crash")
+    stored = db.conn.execute("SELECT imei, value, timestamp_ms FROM sos").fetchall()
+    assert stored == [(IMEI, 3, to_ms(T0))]
     db.close()

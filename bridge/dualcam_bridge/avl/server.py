@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from typing import Any
 
 from ..allowlist import DeviceAllowList
 from ..clock import now_utc
@@ -66,7 +65,7 @@ class AvlServer(DeviceListener["AvlLink"]):
         """The open tracker links."""
         return self.connections
 
-    def connection(self, reader, writer) -> AvlLink:
+    def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> AvlLink:
         return AvlLink(self, reader, writer, peer_text(writer.get_extra_info("peername")))
 
 
@@ -85,7 +84,7 @@ class AvlLink:
         self.writer = writer
         self.peer = peer
         self.conn = AvlServerConnection(max_frame_size=server.config.max_frame_size)
-        self.task: asyncio.Task[Any] | None = None
+        self.task: asyncio.Task[None] | None = None
         self.imei: str | None = None
         self.online = False  # logged in and registered as the IMEI's link
         self._closing: str | None = None

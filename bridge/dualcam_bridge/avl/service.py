@@ -1,7 +1,7 @@
 """The AVL side of the bridge as one object: database, record handling, clips, commands, server.
 
-avl = AvlService(config.avl, config.data_dir, devices, bridge.emit)
-store.on_media_completed(avl.on_media_completed)   # SOS ↔ clip links
+avl = AvlService(config.avl, config.data_dir, devices, bus.emit)
+bus.subscribe(avl.on_media_completed, MediaCompleted)   # SOS ↔ clip links
 await avl.start() … await avl.stop()
 reply = await avl.router.submit(imei, {"command": "camreq", "file_type": "photo", …})
 """
@@ -9,7 +9,6 @@ reply = await avl.router.submit(imei, {"command": "camreq", "file_type": "photo"
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -75,13 +74,12 @@ class AvlService:
         await self.stop()
 
     async def on_media_completed(self, media: MediaCompleted) -> None:
-        """A stored file: if it is the clip of an SOS, link it and announce ``SosClipLinked``."""
-        try:
-            links = self.clips.media_completed(media)
-        except sqlite3.Error as exc:
-            log.error("%s: could not link %s to an SOS: %s", media.imei, media.path.name, exc)
-            return
-        for link in links:
+        """A stored file: if it is the clip of an SOS, link it and announce ``SosClipLinked``.
+
+        Subscribed to ``MediaCompleted`` on the bus, which delivers what this emits after the
+        ``MediaCompleted`` itself has reached every subscriber.
+        """
+        for link in self.clips.media_completed(media):
             log.info("%s: SOS %s: %s clip %s", link.imei, link.sos_id, link.camera, link.path.name)
             await self._emit(link)
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..events import SOS_TRIGGER_NAMES, MediaCompleted, SosClipLinked, SosTriggered
-from .database import AvlDatabase, from_ms, to_ms
+from .database import AvlDatabase, to_ms
 
 _TRIGGER_VALUES = {name: value for value, name in SOS_TRIGGER_NAMES.items()}
 
@@ -32,24 +32,6 @@ class ClipLink:
     camera: str
     path: Path
     trigger: str
-
-
-@dataclass(frozen=True, slots=True)
-class SosRecord:
-    """A stored SOS, as ``find_sos`` returns it."""
-
-    id: str
-    imei: str
-    value: int
-    timestamp: datetime
-    received_at: datetime
-    latitude: float | None
-    longitude: float | None
-
-    @property
-    def trigger(self) -> str:
-        """The SOS cause's name (``crash`` …)."""
-        return SOS_TRIGGER_NAMES.get(self.value, f"unknown_{self.value}")
 
 
 class SosClipLinker:
@@ -182,29 +164,3 @@ class SosClipLinker:
             ClipLink(sid, imei, mid, cam, Path(path), SOS_TRIGGER_NAMES.get(value, str(value)))
             for sid, imei, mid, cam, path, value in rows
         ]
-
-    def sos_for_clip(self, media_id: str) -> str | None:
-        """The id of the SOS a clip is linked to."""
-        row = self.db.conn.execute(
-            "SELECT sos_id FROM sos_clips WHERE media_id = ?", (media_id,)
-        ).fetchone()
-        return row[0] if row else None
-
-    def find_sos(self, sos_id: str) -> SosRecord | None:
-        """A stored SOS by id."""
-        row = self.db.conn.execute(
-            "SELECT id, imei, value, timestamp_ms, received_ms, latitude, longitude FROM sos "
-            "WHERE id = ?",
-            (sos_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        sid, imei, value, ts, received, lat, lon = row
-        return SosRecord(sid, imei, value, from_ms(ts), from_ms(received), lat, lon)
-
-    def sos_of(self, imei: str, limit: int = 100) -> list[SosRecord]:
-        """The latest SOS of a tracker, newest first."""
-        ids = self.db.conn.execute(
-            "SELECT id FROM sos WHERE imei = ? ORDER BY timestamp_ms DESC LIMIT ?", (imei, limit)
-        ).fetchall()
-        return [rec for (sid,) in ids if (rec := self.find_sos(sid)) is not None]

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..events import MediaCompleted
 
@@ -164,7 +165,7 @@ class MediaIndex:
         self._db.execute("DELETE FROM completed_transfers WHERE media_id = ?", (media_id,))
 
 
-def _record(row: tuple) -> MediaCompleted:
+def _record(row: tuple[Any, ...]) -> MediaCompleted:
     (mid, imei, camera, kind, path, size, sha, captured, received, trigger, lat, lon, dur, fps,
      mp4, mp4_size, mp4_sha) = row  # fmt: skip
     return MediaCompleted(

@@ -12,22 +12,41 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, Literal, cast
 
 from ..allowlist import DeviceAllowList
 from ..clock import now_utc
 from ..config import CameraConfig
-from ..events import DeviceSeen, EventHandler, TransferProgress
+from ..events import Camera, DeviceSeen, EventHandler, MediaKind, TransferProgress
 from ..listener import READ_SIZE, DeviceListener, peer_text
 from ..protocol import filetransfer as ft
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, encode_close, file_camera, file_kind
 from ..protocol.errors import DeviceProtocolError
+from ..protocol.transfer_events import (
+    DeviceStatus,
+    Event,
+    FileCompleted,
+    FileOffered,
+    FileRestarted,
+    FileUnavailable,
+    InitReceived,
+    MetadataReceived,
+    MetadataUnavailable,
+    PacketReceived,
+    PacketRejected,
+    SyncReceived,
+    TransferAborted,
+    UnknownFrame,
+)
 from .spool import SpoolFile
 from .store import MediaStore
 
 log = logging.getLogger(__name__)
 
+# The one progress throttle: at the source, so no subscriber sees more than this per transfer
+# (the final states are forced through).
 PROGRESS_INTERVAL = 1.0
+ProgressState = Literal["receiving", "resumed", "stalled", "done", "failed"]
 
 
 class CameraServer(DeviceListener["CameraConnection"]):
@@ -46,9 +65,11 @@ class CameraServer(DeviceListener["CameraConnection"]):
         self.config = config
         self.store = store
         self.devices = devices
-        self.background: set[asyncio.Task] = set()
+        self.background: set[asyncio.Task[None]] = set()
 
-    def connection(self, reader, writer) -> CameraConnection:
+    def connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> CameraConnection:
         return CameraConnection(self, reader, writer, peer_text(writer.get_extra_info("peername")))
 
     def refuse(self, writer: asyncio.StreamWriter, peer: Any) -> None:
@@ -61,7 +82,13 @@ class CameraServer(DeviceListener["CameraConnection"]):
 class CameraConnection:
     """One camera socket: bytes → session → store, replies → socket."""
 
-    def __init__(self, server: CameraServer, reader, writer, peer) -> None:
+    def __init__(
+        self,
+        server: CameraServer,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+    ) -> None:
         self.server = server
         self.reader: asyncio.StreamReader = reader
         self.writer: asyncio.StreamWriter = writer
@@ -74,7 +101,7 @@ class CameraConnection:
                 max_retries=cfg.max_retries,
             )
         )
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.imei: str | None = None
         self.spool: SpoolFile | None = None
         self._closing: str | None = None
@@ -178,31 +205,31 @@ class CameraConnection:
             self._progress("stalled" if stalled else "failed", force=True)
         self._release_spool()
 
-    async def _handle(self, events: list[ft.Event]) -> None:
+    async def _handle(self, events: list[Event]) -> None:
         packets: list[bytes] = []
         for ev in events:
             if self._closing is not None:
                 return
-            if type(ev) is ft.PacketReceived:
+            if type(ev) is PacketReceived:
                 # Written in one go with the packets around it (see _write_packets).
                 packets.append(ev.data)
                 continue
             if packets:
-                self._write_packets(packets)
+                written = self._write_packets(packets)
                 packets = []
-                if self._closing is not None:
+                if not written:
                     return
-            if isinstance(ev, ft.InitReceived):
+            if isinstance(ev, InitReceived):
                 await self._on_init(ev)
-            elif isinstance(ev, ft.FileOffered):
-                self._on_offer(ev)
-            elif isinstance(ev, ft.FileCompleted):
+            elif isinstance(ev, FileOffered):
+                await self._on_offer(ev)
+            elif isinstance(ev, FileCompleted):
                 await self._on_completed(ev)
-            elif isinstance(ev, ft.FileRestarted):
+            elif isinstance(ev, FileRestarted):
                 log.info("%s: %s starts over: %s", self.who, ev.file, ev.reason)
                 if self.spool is not None:
                     self.spool.truncate(0)
-            elif isinstance(ev, ft.PacketRejected):
+            elif isinstance(ev, PacketRejected):
                 log.info(
                     "%s: %s packet %d rejected (%s), asking again (%d in a row)",
                     self.who,
@@ -211,29 +238,29 @@ class CameraConnection:
                     ev.reason,
                     ev.consecutive,
                 )
-            elif isinstance(ev, ft.SyncReceived):
+            elif isinstance(ev, SyncReceived):
                 if ev.resumed:
                     self._progress("resumed", force=True)
-            elif isinstance(ev, ft.MetadataReceived):
+            elif isinstance(ev, MetadataReceived):
                 log.debug("%s: metadata for %s: %s", self.who, ev.file, ev.metadata)
-            elif isinstance(ev, ft.MetadataUnavailable):
+            elif isinstance(ev, MetadataUnavailable):
                 log.info("%s: no metadata for %s: %s", self.who, ev.file, ev.reason)
-            elif isinstance(ev, ft.FileUnavailable):
+            elif isinstance(ev, FileUnavailable):
                 log.info("%s: %s is not available (status 0x%02x)", self.who, ev.file, ev.status)
                 self._release_spool()
-            elif isinstance(ev, ft.DeviceStatus):
+            elif isinstance(ev, DeviceStatus):
                 log.warning("%s: device status 0x%02x: %s", self.who, ev.status, ev.name)
-            elif isinstance(ev, ft.TransferAborted):
+            elif isinstance(ev, TransferAborted):
                 log.warning("%s: giving up on %s: %s (partial kept)", self.who, ev.file, ev.reason)
                 self._fail_transfer(ev.reason)
-            elif isinstance(ev, ft.UnknownFrame):
+            elif isinstance(ev, UnknownFrame):
                 log.info(
                     "%s: skipped unknown command 0x%04x (%d bytes)", self.who, ev.cmd, ev.length
                 )
         if packets and self._closing is None:
             self._write_packets(packets)
 
-    async def _on_init(self, ev: ft.InitReceived) -> None:
+    async def _on_init(self, ev: InitReceived) -> None:
         self.imei = ev.imei
         if ev.repeat:
             log.debug("%s: repeated init announces %s", self.who, ev.files or "nothing")
@@ -268,10 +295,10 @@ class CameraConnection:
         )
         self.session.accept()
 
-    def _on_offer(self, ev: ft.FileOffered) -> None:
+    async def _on_offer(self, ev: FileOffered) -> None:
         assert self.imei is not None
         try:
-            spool, point = self.server.store.begin(
+            spool, point = await self.server.store.begin(
                 self.imei, ev.file, ev.packets, ev.file_crc, ev.metadata
             )
         except OSError as exc:
@@ -279,6 +306,9 @@ class CameraConnection:
                 "%s: cannot open a spool for %s: %s; dropping the link", self.who, ev.file, exc
             )
             self.abort("storage failure")
+            return
+        if self._closing is not None:  # superseded while the store looked for the resume point
+            self.server.store.release(spool)
             return
         self.spool = spool
         if point.next_packet > 1:
@@ -288,11 +318,12 @@ class CameraConnection:
         self._progress_mark = (time.monotonic(), point.next_packet - 1)
         self.session.resume(point.next_packet, point.crc, trusted=point.trusted)
 
-    def _write_packets(self, packets: list[bytes]) -> None:
+    def _write_packets(self, packets: list[bytes]) -> bool:
+        """Append to the spool; False when the link is to stop (taken over, disk failure)."""
         spool = self.spool
         if spool is None or spool.closed:
             self._closing = "the transfer was taken over"
-            return
+            return False
         try:
             spool.append_many(packets)
         except OSError as exc:
@@ -305,10 +336,11 @@ class CameraConnection:
             )
             self._fail_transfer(str(exc))
             self.abort("storage failure")
-            return
+            return False
         self._progress("receiving")
+        return True
 
-    async def _on_completed(self, ev: ft.FileCompleted) -> None:
+    async def _on_completed(self, ev: FileCompleted) -> None:
         spool = self.spool
         if spool is None:
             self.session.close()
@@ -323,7 +355,7 @@ class CameraConnection:
         self._progress("done", force=True)
         self.spool = None
         try:
-            await self.server.store.commit(spool, ev.crc_ok, ev.metadata)
+            media = await self.server.store.commit(spool, ev.crc_ok, ev.metadata)
         except (OSError, RuntimeError) as exc:
             log.error(
                 "%s: could not store %s: %s; dropping the link (partial kept)",
@@ -334,10 +366,13 @@ class CameraConnection:
             self.server.store.release(spool)
             self.abort("storage failure")
             return
+        if media is not None:  # None: offered again, stored before and announced then
+            # Announced (MQTT outbox, SOS links) before the device is told to go on.
+            await self.server.emit(media)
         if self.session.state is ft.State.AWAIT_COMMIT:
             self.session.file_committed()
 
-    def _progress(self, state: str, force: bool = False) -> None:
+    def _progress(self, state: ProgressState, force: bool = False) -> None:
         if self.server.on_event is None:
             return
         now = time.monotonic()
@@ -353,12 +388,12 @@ class CameraConnection:
         event = TransferProgress(
             imei=self.imei,
             file=file,
-            camera=file_camera(file),
-            kind=file_kind(file),  # type: ignore[arg-type]
+            camera=cast(Camera, file_camera(file)),
+            kind=cast(MediaKind, file_kind(file)),
             packets_done=done,
             packets_total=self.session.packets_total,
             bytes_per_s=round(rate, 1),
-            state=state,  # type: ignore[arg-type]
+            state=state,
         )
         # Progress is best effort and must not slow the transfer: fire and forget.
         task = asyncio.get_running_loop().create_task(self.server.emit(event))

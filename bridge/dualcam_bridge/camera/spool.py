@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from ..protocol.crc import crc16_dualcam
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, FileMetadata
@@ -25,6 +25,42 @@ from ..protocol.dualcam_frames import PACKET_DATA_MAX, FileMetadata
 log = logging.getLogger(__name__)
 
 _IOV_MAX = 512
+# Read size of the resume scan: the CRC holds the GIL per call, so keep each call short.
+_SCAN_CHUNK = 256 * 1024
+
+
+class SpoolInfo(TypedDict):
+    """The sidecar of a partial (``<file>.json``)."""
+
+    imei: str
+    file: str
+    packets: NotRequired[int]
+    file_crc: NotRequired[int]
+    metadata: NotRequired[dict[str, Any] | None]
+    started_at: NotRequired[str]
+    trusted: NotRequired[bool]  # False: no file CRC and no capture time to tell files apart
+    duplicate_of: NotRequired[str]  # the media id of the stored copy of a file offered again
+    committing: NotRequired[str]  # the media path a commit is linking to (crash recovery)
+
+
+def read_sidecar(path: Path) -> SpoolInfo | None:
+    """The sidecar at ``path``; None when missing or unreadable (the file starts over)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        log.warning("unreadable spool sidecar %s: starting that file over", path)
+        return None
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("imei"), str)
+        and isinstance(data.get("file"), str)
+    ):
+        log.warning("spool sidecar %s names no file: starting that file over", path)
+        return None
+    return cast(SpoolInfo, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +111,7 @@ def metadata_from_json(data: dict[str, Any] | None) -> FileMetadata | None:
     )
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_json_atomic(path: Path, data: SpoolInfo | dict[str, Any]) -> None:
     """Write JSON so that a reader sees the old or the new content, never a torn one."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -88,7 +124,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 class SpoolFile:
     """An open partial file: append packets, restart, close (keeping the partial)."""
 
-    def __init__(self, part: Path, sidecar: Path, info: dict[str, Any]) -> None:
+    def __init__(self, part: Path, sidecar: Path, info: SpoolInfo) -> None:
         self.part = part
         self.sidecar = sidecar
         self.info = info
@@ -168,12 +204,12 @@ class SpoolFile:
             self.truncate(size)
         crc = 0
         with open(self.part, "rb") as fh:
-            while chunk := fh.read(1 << 20):
+            while chunk := fh.read(_SCAN_CHUNK):
                 crc = crc16_dualcam(chunk, crc)
         return ResumePoint(whole + 1, crc, self.info.get("trusted", False))
 
 
-def same_file(info: dict[str, Any], packets: int, file_crc: int, meta: FileMetadata | None) -> bool:
+def same_file(info: SpoolInfo, packets: int, file_crc: int, meta: FileMetadata | None) -> bool:
     """Is the offered file the one whose partial we hold? (Doubt → no.)"""
     if info.get("packets") != packets or info.get("file_crc") != file_crc:
         return False

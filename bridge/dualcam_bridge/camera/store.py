@@ -1,4 +1,4 @@
-"""The durable media store: spool → fsync → atomic link into ``media/`` → index → announce.
+"""The durable media store: spool → fsync → atomic link into ``media/`` → index.
 
 Layout under ``data_dir``::
 
@@ -8,23 +8,31 @@ Layout under ``data_dir``::
     index.sqlite3                     one row per completed file
 
 A file appears in ``media/`` only once complete and fsynced (it is hard-linked there, which
-never overwrites and never exposes a partial), and it is announced to ``on_media_completed``
-subscribers only after its index row is committed.
+never overwrites and never exposes a partial); ``commit`` returns its record only after its
+index row is committed, and the caller announces it.
+
+Nothing slow runs on the event loop: opening a transfer (resume scan, duplicate check),
+committing (fsync, sha256, link, index), recovery and retention run in one worker thread,
+which also keeps every SQLite access of the index serialized. Only appending packets (page
+cache writes) and closing a handle stay on the loop; a spool handle is closed only on the
+loop, so a takeover can never close an fd under an append.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
-import json
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from ..clock import now_utc
 from ..events import TRIGGER_NAMES, MediaCompleted
@@ -35,14 +43,17 @@ from .remux import Remuxer
 from .spool import (
     ResumePoint,
     SpoolFile,
+    SpoolInfo,
     metadata_to_json,
+    read_sidecar,
     same_file,
     write_json_atomic,
 )
 
 log = logging.getLogger(__name__)
 
-MediaHook = Callable[[MediaCompleted], Awaitable[None]]
+T = TypeVar("T")
+_READ_CHUNK = 1 << 20
 
 
 class MediaStore:
@@ -57,23 +68,27 @@ class MediaStore:
             d.mkdir(parents=True, exist_ok=True)
         self.index = MediaIndex(self.data_dir / "index.sqlite3")
         self.remuxer = remuxer or Remuxer()
-        self._hooks: list[MediaHook] = []
         self._open: dict[tuple[str, str], SpoolFile] = {}
-        self.recover()
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="media-store")
+        # First job of the worker: every begin/commit queued behind it sees a recovered spool.
+        self._worker.submit(self.recover)
 
     def close(self) -> None:
+        """Finish the worker's queued jobs, close every handle and the index."""
+        self._worker.shutdown(wait=True)
         for spool in list(self._open.values()):
             spool.close()
         self._open.clear()
         self.index.close()
 
-    def on_media_completed(self, hook: MediaHook) -> None:
-        """Call ``hook`` with every completed file, after it is safely stored."""
-        self._hooks.append(hook)
+    async def in_worker(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn(*args)`` in the store's worker thread (serialized with the store's I/O)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, functools.partial(fn, *args))
 
     # -- transfers ---------------------------------------------------------------------------
 
-    def begin(
+    async def begin(
         self, imei: str, file_id: str, packets: int, file_crc: int, meta: FileMetadata | None
     ) -> tuple[SpoolFile, ResumePoint]:
         """Open the spool for an offered file; says where to resume.
@@ -84,6 +99,15 @@ class MediaStore:
         key = (imei, file_id)
         if (old := self._open.pop(key, None)) is not None:
             old.close()
+        spool, point = await self.in_worker(self._begin, imei, file_id, packets, file_crc, meta)
+        if (other := self._open.get(key)) is not None and other is not spool:
+            other.close()  # a begin for the same file that ran before ours in the worker
+        self._open[key] = spool
+        return spool, point
+
+    def _begin(
+        self, imei: str, file_id: str, packets: int, file_crc: int, meta: FileMetadata | None
+    ) -> tuple[SpoolFile, ResumePoint]:
         folder = self.spool_dir / imei
         folder.mkdir(parents=True, exist_ok=True)
         name = file_id.lstrip("%")
@@ -93,12 +117,10 @@ class MediaStore:
             # The device did not hear our answer to its last packet and offers the file
             # again: fetch only that packet (so the session ends cleanly), store nothing.
             part.unlink(missing_ok=True)
-            info = {"imei": imei, "file": file_id, "duplicate_of": dup[0]}
-            write_json_atomic(sidecar, info)
-            spool = SpoolFile(part, sidecar, info)
-            self._open[key] = spool
-            return spool, ResumePoint(packets, dup[1], True)
-        info = _read_sidecar(sidecar)
+            dup_info: SpoolInfo = {"imei": imei, "file": file_id, "duplicate_of": dup[0]}
+            write_json_atomic(sidecar, dup_info)
+            return SpoolFile(part, sidecar, dup_info), ResumePoint(packets, dup[1], True)
+        info = read_sidecar(sidecar)
         if info is not None and part.exists() and not same_file(info, packets, file_crc, meta):
             self._move_to_failed(imei, part, sidecar, "the device offers a different file")
             info = None
@@ -119,7 +141,6 @@ class MediaStore:
             info["metadata"] = metadata_to_json(meta)
             write_json_atomic(sidecar, info)
         spool = SpoolFile(part, sidecar, info)
-        self._open[key] = spool
         return spool, spool.resume_point(packets)
 
     def release(self, spool: SpoolFile) -> None:
@@ -131,23 +152,47 @@ class MediaStore:
 
     async def commit(
         self, spool: SpoolFile, crc_ok: bool | None, meta: FileMetadata | None
-    ) -> MediaCompleted:
-        """Make a complete spool a media file, index it, remux a video, announce it."""
+    ) -> MediaCompleted | None:
+        """Make a complete spool a media file, index it, remux a video; returns its record.
+
+        None when the device offered a file it had already delivered (nothing new stored).
+        Raises RuntimeError when another connection took the spool over, OSError when the
+        disk fails; the partial is kept in both cases.
+        """
         if spool.closed:
             raise RuntimeError(f"{spool.part} was taken over by another connection")
-        if (dup_id := spool.info.get("duplicate_of")) and (dup := self.index.get(dup_id)):
-            self.release(spool)
+        # From now on the commit owns the handle: a takeover opens a new one and waits for
+        # the worker, where this commit runs first.
+        if self._open.get((spool.imei, spool.file)) is spool:
+            del self._open[(spool.imei, spool.file)]
+        rec = await self.in_worker(self._commit, spool, crc_ok, meta)
+        if rec is None or rec.kind != "video":
+            return rec
+        if mp4 := await self.remuxer.to_mp4(rec.path, rec.framerate):
+            mp4_sha, mp4_size = await self.in_worker(_sha256_of, mp4)
+            rec = replace(rec, mp4_path=mp4, mp4_size=mp4_size, mp4_sha256=mp4_sha)
+            await self.in_worker(self.index.set_mp4, rec.id, mp4, mp4_size, mp4_sha)
+        return rec
+
+    def _commit(
+        self, spool: SpoolFile, crc_ok: bool | None, meta: FileMetadata | None
+    ) -> MediaCompleted | None:
+        if dup_id := spool.info.get("duplicate_of"):
+            spool.close()
             spool.part.unlink(missing_ok=True)
             spool.sidecar.unlink(missing_ok=True)
+            if (dup := self.index.get(dup_id)) is None:
+                # Retention took the stored copy meanwhile: the device sends the file again.
+                raise RuntimeError(f"the stored copy of {spool.file} is gone")
             log.info("%s: %s offered again, already stored as %s", spool.imei, spool.file, dup.path)
-            return dup
+            return None
         received_at = now_utc()
         meta = meta or spool.metadata
         spool.sync()
-        self.release(spool)
-        sha, size = await asyncio.to_thread(_sha256_of, spool.part)
+        spool.close()
+        sha, size = _sha256_of(spool.part)
         camera, kind = file_camera(spool.file), file_kind(spool.file)
-        # From here to the index row nothing awaits, so no other commit can take the name.
+        # Commits run one at a time in the worker, so no other commit can take the name.
         final = _free_name(self._final_path(spool.imei, camera, kind, meta, received_at))
         spool.info["committing"] = str(final)
         write_json_atomic(spool.sidecar, spool.info)
@@ -169,26 +214,15 @@ class MediaStore:
             framerate=meta.framerate if meta and kind == "video" else None,
         )
         self.index.add(rec, crc_ok)
-        if identity := _identity(
-            spool.imei, spool.file, spool.info["packets"], spool.info["file_crc"], meta
-        ):
-            self.index.add_completed_transfer(identity, rec.id, received_at)
+        info = spool.info
+        if "packets" in info and "file_crc" in info:
+            identity = _identity(spool.imei, spool.file, info["packets"], info["file_crc"], meta)
+            if identity:
+                self.index.add_completed_transfer(identity, rec.id, received_at)
         spool.part.unlink(missing_ok=True)
         spool.sidecar.unlink(missing_ok=True)
-        if kind == "video" and (mp4 := await self.remuxer.to_mp4(final, rec.framerate)):
-            mp4_sha, mp4_size = await asyncio.to_thread(_sha256_of, mp4)
-            rec = replace(rec, mp4_path=mp4, mp4_size=mp4_size, mp4_sha256=mp4_sha)
-            self.index.set_mp4(rec.id, mp4, mp4_size, mp4_sha)
         log.info("stored %s %s %s: %s (%d bytes)", rec.imei, camera, kind, final, size)
-        await self._announce(rec)
         return rec
-
-    async def _announce(self, rec: MediaCompleted) -> None:
-        for hook in self._hooks:
-            try:
-                await hook(rec)
-            except Exception:
-                log.exception("on_media_completed subscriber failed for %s", rec.path)
 
     def _already_stored(self, identity: tuple[str, str, int, int, str]) -> tuple[str, int] | None:
         """(media id, CRC of all packets but the last) of a stored file with this identity."""
@@ -196,9 +230,13 @@ class MediaStore:
         rec = self.index.get(media_id) if media_id else None
         if rec is None or not rec.path.exists():
             return None
+        remaining = (identity[2] - 1) * PACKET_DATA_MAX
+        crc = 0
         with open(rec.path, "rb") as fh:
-            prefix = fh.read((identity[2] - 1) * PACKET_DATA_MAX)
-        return rec.id, crc16_dualcam(prefix)
+            while remaining > 0 and (chunk := fh.read(min(remaining, _READ_CHUNK))):
+                crc = crc16_dualcam(chunk, crc)
+                remaining -= len(chunk)
+        return rec.id, crc
 
     # -- naming, recovery --------------------------------------------------------------------
 
@@ -220,12 +258,15 @@ class MediaStore:
         sidecar.unlink(missing_ok=True)
 
     def recover(self) -> None:
-        """Finish commits a crash interrupted (linked but not indexed, or not unlinked)."""
+        """Finish commits a crash interrupted (linked but not indexed, or not unlinked).
+
+        Runs in the worker when the store opens; call it directly only with no job running.
+        """
         for sidecar in self.spool_dir.glob("*/*.json"):
-            info = _read_sidecar(sidecar)
-            if not info or not info.get("committing"):
+            info = read_sidecar(sidecar)
+            if not info or not (committing := info.get("committing")):
                 continue
-            final = Path(info["committing"])
+            final = Path(committing)
             part = sidecar.with_suffix(".part")
             if self.index.has_path(final):
                 part.unlink(missing_ok=True)
@@ -251,23 +292,11 @@ def _identity(
     return (imei, file_id, packets, file_crc, meta.timestamp.isoformat())
 
 
-def _read_sidecar(path: Path) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        log.warning("unreadable spool sidecar %s: starting that file over", path)
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _sha256_of(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
+        while chunk := fh.read(_READ_CHUNK):
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size

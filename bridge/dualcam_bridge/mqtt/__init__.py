@@ -3,6 +3,7 @@
 Shortest real use (the app also starts the :class:`EmbeddedBroker` when ``config.mqtt.embedded``)::
 
     async with MqttPublisher(config.mqtt, data_dir / "mqtt.sqlite3") as mqtt:
+        bus.subscribe(mqtt.handle_event)  # dualcam_bridge.bus.EventBus
         await mqtt.handle_event(event)  # any dualcam_bridge.events event
 """
 

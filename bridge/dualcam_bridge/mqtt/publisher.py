@@ -30,7 +30,6 @@ from .config import MqttConfig
 from .devices import SeenDevices
 from .messages import BRIDGE, BridgeInfo, EventMessages
 from .outbox import Outbox, OutboxItem, OutMessage, open_db
-from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,6 @@ class MqttPublisher:
         backoff: Backoff | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_S,
         max_inflight: int = 32,
-        progress_interval: float = 1.0,
         on_published: PublishedHook | None = None,
     ) -> None:
         self.config = config
@@ -66,9 +64,6 @@ class MqttPublisher:
         self._on_published = on_published
         self._connection = MqttConnection(
             config, self.topics.bridge_status, self._session, backoff, connect_timeout
-        )
-        self._throttle: Throttle[TransferProgress] = Throttle(
-            progress_interval, self._send_progress
         )
         self._outbox: Outbox | None = None
         self._devices: SeenDevices | None = None
@@ -115,7 +110,6 @@ class MqttPublisher:
             except TimeoutError:
                 log.warning("MQTT connection did not close within %.0f s", timeout)
             self._run_task = None
-        self._throttle.close()
         await _cancel_all(self._tasks)
         if self._conn is not None:
             self._conn.close()
@@ -158,8 +152,8 @@ class MqttPublisher:
 
     def _handle(self, event: BridgeEvent) -> None:
         if isinstance(event, TransferProgress):
-            final = event.state in ("done", "failed")
-            self._throttle.offer((event.imei, event.file), event, final=final)
+            # Already rate-limited at its source (the camera connection, once a second).
+            self._send_progress(event)
             return
         assert self._messages is not None and self._devices is not None, "not started"
         # The device's messages first: a subscriber learns of a device before its news.

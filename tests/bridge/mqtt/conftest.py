@@ -210,7 +210,6 @@ PUBLISHER_ARGS = {
     "handle_command",
     "connect_timeout",
     "max_inflight",
-    "progress_interval",
     "on_published",
 }
 
