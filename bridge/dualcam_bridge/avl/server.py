@@ -20,7 +20,7 @@ from ..allowlist import DeviceAllowList
 from ..clock import now_utc
 from ..config import AvlConfig
 from ..events import DeviceSeen, EventHandler, TrackerAvailability
-from ..listener import DeviceListener, peer_text
+from ..listener import DeviceConnection, DeviceListener
 from ..protocol.codec8 import (
     AvlEvent,
     AvlServerConnection,
@@ -66,45 +66,28 @@ class AvlServer(DeviceListener["AvlLink"]):
         return self.connections
 
     def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> AvlLink:
-        return AvlLink(self, reader, writer, peer_text(writer.get_extra_info("peername")))
+        return AvlLink(self, reader, writer)
 
 
-class AvlLink:
+class AvlLink(DeviceConnection):
     """One tracker socket: bytes → connection → records handled → ACK; commands down."""
 
+    kind = "tracker"
+    read_size = READ_SIZE
+
     def __init__(
-        self,
-        server: AvlServer,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        peer: str,
+        self, server: AvlServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        super().__init__(server, reader, writer, server.config.idle_timeout)
         self.server = server
-        self.reader = reader
-        self.writer = writer
-        self.peer = peer
         self.conn = AvlServerConnection(max_frame_size=server.config.max_frame_size)
-        self.task: asyncio.Task[None] | None = None
-        self.imei: str | None = None
         self.online = False  # logged in and registered as the IMEI's link
-        self._closing: str | None = None
-        self._last_progress = 0.0
-
-    @property
-    def who(self) -> str:
-        """How log lines name this tracker."""
-        return f"tracker {self.imei or '?'} ({self.peer})"
-
-    def abort(self, reason: str) -> None:
-        """Drop the link now (superseded, shutdown, storage failure); nothing more is ACKed."""
-        self._closing = reason
-        self.writer.transport.abort()
 
     # ---- CommandLink (for the router) --------------------------------------------------------
 
     def send_command(self, text: str) -> None:
         """Write one Codec 12 command."""
-        if self._closing or self.writer.is_closing() or self.conn.state is not AvlState.ONLINE:
+        if self.closing or self.writer.is_closing() or self.conn.state is not AvlState.ONLINE:
             raise ConnectionError("the link is closing")
         self.writer.write(self.conn.send_command(text))
 
@@ -112,40 +95,20 @@ class AvlLink:
         """The router gave up on the oldest command."""
         self.conn.forget_command()
 
-    # ---- the loop ----------------------------------------------------------------------------
+    # ---- DeviceConnection hooks ----------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Serve the link until it closes, fails, idles out or is superseded."""
-        idle = self.server.config.idle_timeout
-        loop = asyncio.get_running_loop()
-        self._last_progress = loop.time()
-        try:
-            while self._closing is None and self.conn.state is not AvlState.CLOSED:
-                try:
-                    async with asyncio.timeout_at(self._last_progress + idle):
-                        data = await self.reader.read(READ_SIZE)
-                except TimeoutError:
-                    log.warning("%s: no progress for %g s, closing", self.who, idle)
-                    break
-                if not data:
-                    if self._closing is None:
-                        log.info("%s: disconnected", self.who)
-                    break
-                try:
-                    await self._process(data)
-                except DeviceProtocolError as exc:
-                    self._protocol_error(exc)
-                    break
-        except (ConnectionError, OSError) as exc:
-            if self._closing is None:
-                log.info("%s: connection lost: %s", self.who, exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A bug must not take the server down; it is logged with the tracker named.
-            log.exception("%s: unexpected error", self.who)
-        finally:
-            await self._finish()
+    @property
+    def finished(self) -> bool:
+        return self.conn.state is AvlState.CLOSED
+
+    async def on_data(self, data: bytes) -> None:
+        await self._process(data)
+
+    async def on_protocol_error(self, exc: DeviceProtocolError) -> None:
+        self._protocol_error(exc)
+
+    async def on_close(self) -> None:
+        await self._finish()
 
     def _protocol_error(self, exc: DeviceProtocolError) -> None:
         if not self.online and not self.writer.is_closing():
@@ -156,8 +119,8 @@ class AvlLink:
         log.warning("%s: protocol error: %s; closing", self.who, exc.reason)
 
     async def _finish(self) -> None:
-        if self._closing and self._closing != "login rejected":
-            log.info("%s: closed (%s)", self.who, self._closing)
+        if self.closing and self.closing != "login rejected":
+            log.info("%s: closed (%s)", self.who, self.closing)
         with contextlib.suppress(Exception):
             self.writer.close()
         imei, server = self.imei, self.server
@@ -175,7 +138,7 @@ class AvlLink:
             rescan = False
             for event in events:
                 rescan |= await self._handle(event)
-                if self._closing is not None:
+                if self.closing is not None:
                     return
             if not rescan and self.conn.state is not AvlState.ERROR:
                 return
@@ -207,21 +170,17 @@ class AvlLink:
         if not server.devices.is_allowed(imei):
             log.warning("%s: IMEI not in the device list, login rejected", self.who)
             self.writer.write(self.conn.reject_login())
-            self._closing = "login rejected"
+            self.closing = "login rejected"
             return False
-        old = server.by_imei.get(imei)
-        if old is not None and old is not self:
-            log.info("%s: new connection supersedes the one from %s", self.who, old.peer)
-            old.abort("superseded by a new connection")
-        server.by_imei[imei] = self
+        self.claim_imei(imei)
         self.online = True
         self.writer.write(self.conn.accept_login())
-        self._last_progress = asyncio.get_running_loop().time()
+        self.made_progress()
         log.info("%s: logged in", self.who)
         now = now_utc()
         await server.emit(DeviceSeen(imei, server.devices.name(imei), None, now, {"source": "avl"}))
         await server.emit(TrackerAvailability(imei, True, now))
-        if server.router is not None and self._closing is None:
+        if server.router is not None and self.closing is None:
             server.router.tracker_connected(imei, self)
         return True
 
@@ -241,11 +200,11 @@ class AvlLink:
             log.error("%s: cannot store records: %s; not ACKed, dropping the link", self.who, exc)
             self.abort("storage failure")
             return
-        if self._closing is not None:
+        if self.closing is not None:
             return  # superseded while delivering: the new link gets the resend
         self.writer.write(self.conn.ack())
         await self.writer.drain()
-        self._last_progress = asyncio.get_running_loop().time()
+        self.made_progress()
         log.debug(
             "%s: ACKed %d records (%d new, %d resent)",
             self.who,
@@ -257,7 +216,7 @@ class AvlLink:
     def _response(self, text: str) -> None:
         router = self.server.router
         assert self.imei is not None
-        self._last_progress = asyncio.get_running_loop().time()
+        self.made_progress()
         if router is not None and router.response_received(self.imei, text):
             log.info("%s: answered %r", self.who, text[:200])
             return

@@ -18,7 +18,7 @@ from ..allowlist import DeviceAllowList
 from ..clock import now_utc
 from ..config import CameraConfig
 from ..events import Camera, DeviceSeen, EventHandler, MediaKind, TransferProgress
-from ..listener import READ_SIZE, DeviceListener, peer_text
+from ..listener import DeviceConnection, DeviceListener
 from ..protocol import filetransfer as ft
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, encode_close, file_camera, file_kind
 from ..protocol.errors import DeviceProtocolError
@@ -70,7 +70,7 @@ class CameraServer(DeviceListener["CameraConnection"]):
     def connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> CameraConnection:
-        return CameraConnection(self, reader, writer, peer_text(writer.get_extra_info("peername")))
+        return CameraConnection(self, reader, writer)
 
     def refuse(self, writer: asyncio.StreamWriter, peer: Any) -> None:
         # The protocol's answer to a connection the server does not expect.
@@ -79,20 +79,16 @@ class CameraServer(DeviceListener["CameraConnection"]):
             writer.close()
 
 
-class CameraConnection:
+class CameraConnection(DeviceConnection):
     """One camera socket: bytes → session → store, replies → socket."""
 
+    kind = "camera"
+
     def __init__(
-        self,
-        server: CameraServer,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        peer: str,
+        self, server: CameraServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        super().__init__(server, reader, writer, server.config.idle_timeout)
         self.server = server
-        self.reader: asyncio.StreamReader = reader
-        self.writer: asyncio.StreamWriter = writer
-        self.peer = peer
         cfg = server.config
         self.session = ft.CameraSession(
             ft.SessionConfig(
@@ -101,88 +97,71 @@ class CameraConnection:
                 max_retries=cfg.max_retries,
             )
         )
-        self.task: asyncio.Task[None] | None = None
-        self.imei: str | None = None
         self.spool: SpoolFile | None = None
-        self._closing: str | None = None
-        self._last_progress = 0.0
+        self._meta_deadline: float | None = None
         self._progress_sent = 0.0
         self._progress_mark = (0.0, 0)
 
+    # ---- DeviceConnection hooks -----------------------------------------------------------------
+
     @property
-    def who(self) -> str:
-        return f"camera {self.imei or '?'} ({self.peer})"
+    def finished(self) -> bool:
+        return self.session.state is ft.State.CLOSED
 
-    def abort(self, reason: str) -> None:
-        """Stop this connection now (superseded, shutdown); the partial stays resumable."""
-        self._closing = reason
+    def read_deadline(self) -> float:
+        deadline = super().read_deadline()
+        if self.session.state is not ft.State.AWAIT_METADATA:
+            self._meta_deadline = None
+            return deadline
+        if self._meta_deadline is None:
+            loop_time = asyncio.get_running_loop().time()
+            self._meta_deadline = loop_time + self.server.config.metadata_timeout
+        return min(deadline, self._meta_deadline)
+
+    async def on_timeout(self) -> bool:
+        meta_deadline = self._meta_deadline
+        if meta_deadline is None or asyncio.get_running_loop().time() < meta_deadline:
+            return False
+        log.info("%s: no metadata answer, requesting the file without", self.who)
+        self._meta_deadline = None
+        await self._handle(self.session.metadata_timed_out())
+        await self._flush()
+        return True
+
+    def on_idle(self) -> None:
+        self._fail_transfer("idle timeout")
+
+    def on_disconnect(self) -> None:
+        if self.session.current_file and self.spool is not None:
+            log.info(
+                "%s: disconnected during %s at packet %d/%d (partial kept)",
+                self.who,
+                self.session.current_file,
+                self.session.packets_done,
+                self.session.packets_total,
+            )
+            self._fail_transfer("disconnected", stalled=True)
+
+    async def on_data(self, data: bytes) -> None:
+        await self._process(data)
+
+    async def on_protocol_error(self, exc: DeviceProtocolError) -> None:
+        await super().on_protocol_error(exc)
+        self._fail_transfer(exc.reason)
+        await self._flush()
+
+    def on_abort(self) -> None:
+        # The partial stays resumable.
         self._release_spool()
-        self.writer.transport.abort()
 
-    async def run(self) -> None:
-        cfg = self.server.config
-        loop = asyncio.get_running_loop()
-        self._last_progress = loop.time()
-        meta_deadline: float | None = None
-        try:
-            while self._closing is None and self.session.state is not ft.State.CLOSED:
-                deadline = self._last_progress + cfg.idle_timeout
-                waiting_meta = self.session.state is ft.State.AWAIT_METADATA
-                if waiting_meta:
-                    if meta_deadline is None:
-                        meta_deadline = loop.time() + cfg.metadata_timeout
-                    deadline = min(deadline, meta_deadline)
-                else:
-                    meta_deadline = None
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        data = await self.reader.read(READ_SIZE)
-                except TimeoutError:
-                    if waiting_meta and meta_deadline is not None and loop.time() >= meta_deadline:
-                        log.info("%s: no metadata answer, requesting the file without", self.who)
-                        await self._handle(self.session.metadata_timed_out())
-                        await self._flush()
-                        continue
-                    log.warning("%s: no progress for %g s, closing", self.who, cfg.idle_timeout)
-                    self._fail_transfer("idle timeout")
-                    break
-                if not data:
-                    if self.session.current_file and self.spool is not None:
-                        log.info(
-                            "%s: disconnected during %s at packet %d/%d (partial kept)",
-                            self.who,
-                            self.session.current_file,
-                            self.session.packets_done,
-                            self.session.packets_total,
-                        )
-                        self._fail_transfer("disconnected", stalled=True)
-                    break
-                try:
-                    await self._process(data)
-                except DeviceProtocolError as exc:
-                    log.warning("%s: protocol error: %s; closing", self.who, exc.reason)
-                    self._fail_transfer(exc.reason)
-                    await self._flush()
-                    break
-        except (ConnectionError, OSError) as exc:
-            if self._closing is None:
-                log.info("%s: connection lost: %s", self.who, exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A bug must not take the server down; it is logged with the device named.
-            log.exception("%s: unexpected error", self.who)
-        finally:
-            if self._closing:
-                log.info("%s: closed (%s)", self.who, self._closing)
-            self._release_spool()
-            with contextlib.suppress(Exception):
-                self.writer.close()
+    async def on_close(self) -> None:
+        await super().on_close()
+        self._release_spool()
 
     async def _process(self, data: bytes) -> None:
         events = self.session.receive_data(data)
         while events:
-            self._last_progress = asyncio.get_running_loop().time()
+            self.made_progress()
             await self._handle(events)
             await self._flush()
             # Parsing paused for our decision; continue with what arrived meanwhile.
@@ -208,7 +187,7 @@ class CameraConnection:
     async def _handle(self, events: list[Event]) -> None:
         packets: list[bytes] = []
         for ev in events:
-            if self._closing is not None:
+            if self.closing is not None:
                 return
             if type(ev) is PacketReceived:
                 # Written in one go with the packets around it (see _write_packets).
@@ -257,7 +236,7 @@ class CameraConnection:
                 log.info(
                     "%s: skipped unknown command 0x%04x (%d bytes)", self.who, ev.cmd, ev.length
                 )
-        if packets and self._closing is None:
+        if packets and self.closing is None:
             self._write_packets(packets)
 
     async def _on_init(self, ev: InitReceived) -> None:
@@ -273,11 +252,7 @@ class CameraConnection:
             log.warning("%s: IMEI not in the device list, closing", self.who)
             self.session.reject()
             return
-        old = self.server.by_imei.get(ev.imei)
-        if old is not None and old is not self:
-            log.info("%s: new connection supersedes the one from %s", self.who, old.peer)
-            old.abort("superseded by a new connection")
-        self.server.by_imei[ev.imei] = self
+        self.claim_imei(ev.imei)
         log.info(
             "%s: connected, protocol %d, files %s",
             self.who,
@@ -307,7 +282,7 @@ class CameraConnection:
             )
             self.abort("storage failure")
             return
-        if self._closing is not None:  # superseded while the store looked for the resume point
+        if self.closing is not None:  # superseded while the store looked for the resume point
             self.server.store.release(spool)
             return
         self.spool = spool
@@ -322,7 +297,7 @@ class CameraConnection:
         """Append to the spool; False when the link is to stop (taken over, disk failure)."""
         spool = self.spool
         if spool is None or spool.closed:
-            self._closing = "the transfer was taken over"
+            self.closing = "the transfer was taken over"
             return False
         try:
             spool.append_many(packets)
