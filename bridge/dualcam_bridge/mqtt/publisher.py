@@ -143,14 +143,10 @@ class MqttPublisher:
     # -- events in ---------------------------------------------------------------------------
 
     async def handle_event(self, event: BridgeEvent) -> None:
-        """Turn one domain event into contract messages (an ``EventHandler``)."""
-        try:
-            self._handle(event)
-        except Exception:
-            # The receivers keep running; the event is logged so it can be found.
-            log.exception("MQTT publisher could not queue %r", event)
+        """Turn one domain event into contract messages (an ``EventHandler``).
 
-    def _handle(self, event: BridgeEvent) -> None:
+        A failure (the outbox cannot be written) raises to the bus, the one error boundary.
+        """
         if isinstance(event, TransferProgress):
             # Already rate-limited at its source (the camera connection, once a second).
             self._send_progress(event)
