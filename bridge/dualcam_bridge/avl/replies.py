@@ -83,7 +83,9 @@ def _param_values(text: str) -> dict[int, str] | None:
     return values or None
 
 
-def _device_time(year: int, month: int, day: int, hour: int, minute: int, second: int) -> datetime | None:
+def _device_time(
+    year: int, month: int, day: int, hour: int, minute: int, second: int
+) -> datetime | None:
     try:
         return datetime(year, month, day, hour, minute, second)
     except ValueError:

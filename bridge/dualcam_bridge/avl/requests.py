@@ -72,4 +72,6 @@ class RawCommand:
         return raw(self.text)
 
 
-CommandRequest = CameraPhotoRequest | CameraVideoRequest | SetCameraSettings | GetParams | RawCommand
+CommandRequest = (
+    CameraPhotoRequest | CameraVideoRequest | SetCameraSettings | GetParams | RawCommand
+)
