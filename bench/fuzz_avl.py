@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from dualcam_bridge.avl.commands import parse_response
+from dualcam_bridge.avl.replies import parse_response
 from dualcam_bridge.protocol import codec12
 from dualcam_bridge.protocol.codec8 import (
     CODEC_8,

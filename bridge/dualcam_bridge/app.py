@@ -54,7 +54,7 @@ class Bridge:
                 mqtt,
                 self.config.data_dir / "mqtt.sqlite3",
                 bridge_info=BridgeInfo(camera_port=self.camera.port, avl_port=self.avl.port),
-                handle_command=self.avl.router,
+                handle_command=self.avl.router.submit,
                 on_published=self._on_published,
             )
             try:

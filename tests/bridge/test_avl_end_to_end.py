@@ -7,7 +7,9 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-from dualcam_bridge.avl.commands import CameraRequestAccepted, request_video
+from dualcam_bridge.avl.command_text import request_video
+from dualcam_bridge.avl.replies import CameraRequestAccepted
+from dualcam_bridge.avl.requests import CameraPhotoRequest
 from dualcam_bridge.events import (
     CameraStateChanged,
     MediaCompleted,
@@ -142,8 +144,7 @@ async def test_camreq_photo_makes_the_camera_upload_both_photos(tmp_path: Path) 
     async with running_avl(tmp_path) as h:
         vehicle = make_vehicle("127.0.0.1", h.avl_port, h.camera_port, IMEI, interval=None)
         run = asyncio.create_task(vehicle.tracker.run())
-        request = {"command": "camreq", "file_type": "photo", "source": "both"}
-        reply = await h.avl.router.submit(IMEI, request, ttl=10)  # waits for the login
+        reply = await h.avl.router.submit(IMEI, CameraPhotoRequest(3), ttl=10)  # waits for login
         assert reply.ok and reply.response == "Request for photo from source 3 received"
         await h.wait_for(lambda: len(h.of(MediaCompleted)) == 2)
         photos = h.of(MediaCompleted)

@@ -1,22 +1,31 @@
-"""The command router without sockets: requests → text, FIFO, matching, timeout, TTL, refusals."""
+"""The command router without sockets: typed requests → text, FIFO, matching, timeout, TTL,
+refusals. (Parsing MQTT payloads into typed requests: tests/bridge/mqtt/test_commands.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 import pytest
 
 from dualcam_bridge.allowlist import DeviceAllowList
-from dualcam_bridge.avl.commands import (
-    CAMREQ_INVALID,
+from dualcam_bridge.avl.command_text import CAMREQ_INVALID, CommandError
+from dualcam_bridge.avl.replies import (
     CameraRequestAccepted,
-    CommandError,
     ParamValues,
     parse_response,
     response_matches,
 )
-from dualcam_bridge.avl.router import CommandRouter, command_text
+from dualcam_bridge.avl.requests import (
+    CameraPhotoRequest,
+    CameraVideoRequest,
+    CommandRequest,
+    GetParams,
+    RawCommand,
+    SetCameraSettings,
+)
+from dualcam_bridge.avl.router import CommandRouter
 
 IMEI = "352094082736916"
 STRANGER = "352094082736999"
@@ -52,69 +61,42 @@ async def router():
     await r.stop()
 
 
-# ---- requests → Codec 12 text -----------------------------------------------------------------
+# ---- typed requests → Codec 12 text ----------------------------------------------------------
+
+START = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+START_TS = 1795694400
 
 
 @pytest.mark.parametrize(
     ("request_", "text"),
     [
-        ({"command": "camreq", "file_type": "photo", "source": "rear"}, "camreq:1,2"),
-        ({"command": "camreq", "file_type": 1, "source": 3}, "camreq:1,3"),
-        (
-            {
-                "command": "camreq",
-                "file_type": "video",
-                "source": "front",
-                "timestamp": 1795694400,
-                "duration": 10,
-            },
-            "camreq:0,1,1795694400,10",
-        ),
-        (
-            {"command": "camreq", "file_type": "video", "source": "both", "duration": 30},
-            "camreq:0,3,1795694370,30",
-        ),
-        (
-            {"command": "setparam", "params": {"66000": 3, "compression": 50}},
-            "setparam 66000:3;66001:50",
-        ),
-        ({"command": "getparam", "ids": [66000, "osd"]}, "getparam 66000;66002"),
-        ({"command": "raw", "text": "getinfo"}, "getinfo"),
-        ("getver", "getver"),
+        (CameraPhotoRequest(2), "camreq:1,2"),
+        (CameraVideoRequest(1, START_TS, 10), f"camreq:0,1,{START_TS},10"),
+        (CameraVideoRequest(3, START, 30), f"camreq:0,3,{START_TS},30"),
+        (SetCameraSettings({66001: 50, 66000: 3}), "setparam 66000:3;66001:50"),
+        (GetParams((66000, 66002)), "getparam 66000;66002"),
+        (RawCommand("getinfo"), "getinfo"),
     ],
 )
-def test_command_text(request_: object, text: str) -> None:
-    assert command_text(request_, now=1795694400) == text  # type: ignore[arg-type]
+def test_request_text(request_: CommandRequest, text: str) -> None:
+    assert request_.to_text() == text
 
 
 @pytest.mark.parametrize(
     ("request_", "match"),
     [
-        ({"command": "camreq", "file_type": "gif", "source": 1}, f"{CAMREQ_INVALID} file_type"),
-        ({"command": "camreq", "file_type": "photo", "source": "roof"}, "source"),
-        ({"command": "camreq", "file_type": "photo"}, "source"),
-        ({"command": "camreq", "file_type": "video", "source": 1}, "duration: a video needs"),
-        ({"command": "camreq", "file_type": "video", "source": 1, "duration": 31}, "duration"),
-        (
-            {
-                "command": "camreq",
-                "file_type": "video",
-                "source": 1,
-                "duration": 5,
-                "timestamp": "noon",
-            },
-            "start",
-        ),
-        ({"command": "setparam", "params": {"66001": 101}}, "compression"),
-        ({"command": "setparam"}, "needs 'params'"),
-        ({"command": "getparam", "ids": None}, "needs 'ids'"),
-        ({"command": "raw", "text": "caf\u00e9"}, "printable ASCII"),
-        ({"command": "reboot"}, "unknown command 'reboot'"),
+        (CameraPhotoRequest(4), f"{CAMREQ_INVALID} source"),
+        (CameraVideoRequest(1, START_TS, 31), f"{CAMREQ_INVALID} duration"),
+        (CameraVideoRequest(1, datetime(2026, 11, 26), 5), f"{CAMREQ_INVALID} start"),
+        (SetCameraSettings({66001: 101}), "compression"),
+        (SetCameraSettings({}), "No camera settings"),
+        (GetParams(()), "No parameter ids"),
+        (RawCommand("caf\u00e9"), "printable ASCII"),
     ],
 )
-def test_invalid_requests_are_refused_before_sending(request_: object, match: str) -> None:
+def test_a_request_built_by_hand_is_still_checked(request_: CommandRequest, match: str) -> None:
     with pytest.raises(CommandError, match=match):
-        command_text(request_)  # type: ignore[arg-type]
+        request_.to_text()
 
 
 # ---- the queue on a link ------------------------------------------------------------------------
@@ -124,7 +106,7 @@ async def test_one_in_flight_fifo_and_answers_matched(router: CommandRouter) -> 
     link = FakeLink()
     router.tracker_connected(IMEI, link)
     first = asyncio.create_task(router.submit(IMEI, "camreq:1,1"))
-    second = asyncio.create_task(router.submit(IMEI, {"command": "getparam", "ids": [66001]}))
+    second = asyncio.create_task(router.submit(IMEI, GetParams((66001,))))
     await settle()
     assert link.sent == ["camreq:1,1"]  # the second waits for the first's answer
     assert not router.response_received(IMEI, "Param ID:66001 Value:50")  # not the answer
@@ -139,7 +121,6 @@ async def test_one_in_flight_fifo_and_answers_matched(router: CommandRouter) -> 
     router.response_received(IMEI, "Param ID:66001 Value:50")
     reply = await second
     assert reply.ok and reply.result == ParamValues({66001: "50"}, "Param ID:66001 Value:50")
-    assert reply.as_dict()["result"] == {"type": "params", "values": {"66001": "50"}}
 
 
 async def test_refusal_by_the_device_is_not_ok(router: CommandRouter) -> None:
@@ -228,7 +209,7 @@ async def test_unknown_imei_is_refused_with_a_log_line(router: CommandRouter, ca
 
 
 async def test_invalid_command_is_refused_with_the_device_wording(router: CommandRouter) -> None:
-    reply = await router.submit(IMEI, {"command": "camreq", "file_type": "video", "source": 9})
+    reply = await router.submit(IMEI, CameraVideoRequest(9, START_TS, 10))
     assert reply.status == "refused" and reply.command is None
     assert (reply.error or "").startswith(CAMREQ_INVALID)
     assert router.pending(IMEI) == 0
@@ -253,21 +234,16 @@ async def test_a_caller_that_gives_up_withdraws_its_queued_command(router: Comma
     assert router.pending(IMEI) == 0
 
 
-async def test_mqtt_handler_shape(router: CommandRouter) -> None:
+async def test_a_typed_request_goes_out_as_its_text(router: CommandRouter) -> None:
     link = FakeLink()
     router.tracker_connected(IMEI, link)
-    payload = {"id": 7, "command": "camreq", "file_type": "photo", "source": "front"}
-    task = asyncio.create_task(router(IMEI, payload))
+    task = asyncio.create_task(router.submit(IMEI, CameraPhotoRequest(1), ttl=5))
     await settle()
+    assert link.sent == ["camreq:1,1"]
     router.response_received(IMEI, "Request for photo from source 1 received")
-    result = await task
-    assert result["ok"] is True and result["error"] is None
-    assert result["response"] == "Request for photo from source 1 received"
-    assert result["result"]["cameras"] == ["front"]
-    bad = await router(IMEI, {"command": "raw", "text": "getinfo", "ttl": -1})
-    assert bad["ok"] is False and "ttl -1" in bad["error"]
-    stranger = await router(STRANGER, {"command": "raw", "text": "getinfo"})
-    assert stranger["ok"] is False and "not in the device list" in stranger["error"]
+    reply = await task
+    assert reply.ok and reply.command == "camreq:1,1"
+    assert isinstance(reply.result, CameraRequestAccepted) and reply.result.cameras == ("front",)
 
 
 def test_a_late_getinfo_answer_does_not_complete_another_command() -> None:

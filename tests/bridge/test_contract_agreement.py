@@ -28,8 +28,7 @@ import pytest
 import yaml
 
 from dualcam_bridge import contract
-from dualcam_bridge.avl.commands import CommandError, set_camera_settings
-from dualcam_bridge.avl.router import command_text
+from dualcam_bridge.avl.command_text import CommandError, set_camera_settings
 from dualcam_bridge.events import (
     CameraStateChanged,
     MediaCompleted,
@@ -38,7 +37,7 @@ from dualcam_bridge.events import (
     TransferProgress,
 )
 from dualcam_bridge.mqtt import topics as t
-from dualcam_bridge.mqtt.commands import command_result
+from dualcam_bridge.mqtt.commands import command_request, command_result
 from dualcam_bridge.mqtt.devices import DeviceRecord
 from dualcam_bridge.mqtt.discovery import device_configs
 
@@ -388,7 +387,7 @@ def test_schemas_refuse_what_the_contract_does_not_allow() -> None:
 
 @pytest.mark.parametrize("request_", schemas.EXAMPLES["command"], ids=str)
 def test_the_bridge_takes_every_example_request(request_: dict[str, Any]) -> None:
-    text = command_text(request_, now=1_746_093_782.0)
+    text = command_request(request_, now=1_746_093_782.0).to_text()
     assert text.split(":", 1)[0].split(" ", 1)[0] in (*contract.COMMANDS, "getinfo")
 
 

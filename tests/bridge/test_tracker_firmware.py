@@ -1,4 +1,4 @@
-"""The simulated firmware answers commands in the device's words, parseable by commands.py."""
+"""The simulated firmware answers commands in the device's words, parseable by avl.replies."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from dualcam_bridge.avl.commands import (
+from dualcam_bridge.avl.command_text import (
     CAMREQ_INVALID,
-    CameraRequestAccepted,
-    ParamValues,
     get_params,
-    parse_response,
     request_photo,
     request_video,
-    response_matches,
     set_camera_settings,
+)
+from dualcam_bridge.avl.replies import (
+    CameraRequestAccepted,
+    CameraRequestRejected,
+    ParamValues,
+    parse_response,
+    response_matches,
 )
 from dualcam_bridge.protocol.dualcam_frames import FileMetadata
 from dualcam_bridge.simulator.firmware import Firmware
@@ -90,6 +93,6 @@ async def test_a_refusal_from_the_device_comes_back_structured(tmp_path: Path) -
         run = asyncio.create_task(tracker.run())
         reply = await h.avl.router.submit(IMEI, "camreq:1,7", ttl=5)  # raw text: not checked
         assert (reply.ok, reply.status, reply.response) == (False, "completed", CAMREQ_INVALID)
-        assert reply.as_dict()["result"] == {"type": "camera_request_rejected"}
+        assert reply.result == CameraRequestRejected(CAMREQ_INVALID)
         tracker.stop()
         await run

@@ -1,13 +1,13 @@
-"""The command path: request → validated Codec 12 text → the tracker's queue → a structured reply.
+"""The command path's asyncio layer: typed request → Codec 12 text → the tracker's queue → reply.
 
-    reply = await router.submit(imei, {"command": "camreq", "file_type": "photo", "source": "rear"})
+    reply = await router.submit(imei, CameraPhotoRequest(source=2))   # or plain text: "getinfo"
     reply.ok, reply.command, reply.response, reply.result, reply.error
 
-One command in flight per tracker, FIFO (``commands.CommandQueue``); a tracker that is offline
-gets its commands when it logs in, unless their TTL ran out first. ``await router(imei,
-payload)`` is the MQTT layer's ``CommandHandler``. Nothing here touches a socket: the AVL
-server attaches each logged-in link (``tracker_connected``) and hands answers back
-(``response_received``).
+One command in flight per tracker, FIFO (``command_queue.CommandQueue``); a tracker that is
+offline gets its commands when it logs in, unless their TTL ran out first. The router knows
+nothing of MQTT (``mqtt.commands`` turns payloads into ``requests`` and replies into results)
+and touches no socket: the AVL server attaches each logged-in link (``tracker_connected``) and
+hands answers back (``response_received``).
 """
 
 from __future__ import annotations
@@ -15,32 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Literal, Protocol
 
 from ..allowlist import DeviceAllowList
-from ..contract import COMMANDS as COMMAND_NAMES
-from ..contract import MAX_VIDEO_DURATION_S, MIN_VIDEO_DURATION_S
-from .commands import (
-    CAMREQ_INVALID,
-    CameraRequestAccepted,
-    CameraRequestRejected,
-    CommandError,
-    CommandOutcome,
-    CommandQueue,
-    CommandResult,
-    ParamValues,
-    QueuedCommand,
-    get_params,
-    raw,
-    request_photo,
-    request_video,
-    set_camera_settings,
-)
+from .command_queue import CommandOutcome, CommandQueue, CommandStatus, QueuedCommand
+from .command_text import CommandError, raw
+from .replies import CommandResult
+from .requests import CommandRequest
 
 log = logging.getLogger(__name__)
+
+ReplyStatus = CommandStatus | Literal["refused"]
 
 
 class CommandLink(Protocol):
@@ -60,85 +46,10 @@ class CommandReply:
     ok: bool
     imei: str
     command: str | None  # the Codec 12 text; None when refused before it was built
-    status: str  # completed | refused | timeout | expired | disconnected | cancelled
+    status: ReplyStatus
     response: str | None = None
     result: CommandResult | None = None
     error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-able form (the MQTT result takes ok/response/error from it)."""
-        return {
-            "ok": self.ok,
-            "command": self.command,
-            "status": self.status,
-            "response": self.response,
-            "error": self.error,
-            "result": result_dict(self.result),
-        }
-
-
-def result_dict(result: CommandResult | None) -> dict[str, Any] | None:
-    """A parsed answer as a JSON-able dict."""
-    match result:
-        case None:
-            return None
-        case CameraRequestAccepted():
-            return {
-                "type": "camera_request",
-                "kind": result.kind,
-                "source": result.source,
-                "cameras": list(result.cameras),
-                "duration_s": result.duration_s,
-                "since": result.since.isoformat() if result.since else None,
-            }
-        case CameraRequestRejected():
-            return {"type": "camera_request_rejected"}
-        case ParamValues():
-            return {"type": "params", "values": {str(k): v for k, v in result.values.items()}}
-        case _:
-            return {"type": "text"}
-
-
-def command_text(request: str | Mapping[str, Any], *, now: float | None = None) -> str:
-    """The Codec 12 text of a request (plain text or the MQTT contract's JSON); CommandError."""
-    if isinstance(request, str):
-        return raw(request)
-    name = request.get("command")
-    if name == "camreq":
-        return _camreq(request, time.time() if now is None else now)
-    if name == "setparam":
-        params = request.get("params")
-        if not isinstance(params, Mapping):
-            raise CommandError("setparam needs 'params', an object of setting id → value")
-        return set_camera_settings(params)
-    if name == "getparam":
-        ids = request.get("ids")
-        if not isinstance(ids, list | tuple | str | int) or isinstance(ids, bool):
-            raise CommandError("getparam needs 'ids', a list of parameter ids")
-        return get_params(ids)
-    if name == "raw":
-        return raw(request.get("text"))  # type: ignore[arg-type]
-    raise CommandError(f"unknown command {name!r}: one of {', '.join(COMMAND_NAMES)}")
-
-
-def _camreq(request: Mapping[str, Any], now: float) -> str:
-    kind = request.get("file_type")
-    if kind in ("photo", 1, "1"):
-        return request_photo(request.get("source"))  # type: ignore[arg-type]
-    if kind not in ("video", 0, "0"):
-        raise CommandError(f"{CAMREQ_INVALID} file_type: {kind!r} is not photo or video")
-    duration = request.get("duration")
-    if duration is None:
-        raise CommandError(
-            f"{CAMREQ_INVALID} duration: a video needs "
-            f"{MIN_VIDEO_DURATION_S}-{MAX_VIDEO_DURATION_S} seconds"
-        )
-    start = request.get("timestamp")
-    if start is None:
-        # The contract: a video without a start is the last `duration` seconds.
-        seconds = duration if isinstance(duration, int) and not isinstance(duration, bool) else 0
-        start = int(now) - seconds
-    return request_video(request.get("source"), start, duration)  # type: ignore[arg-type]
 
 
 class CommandRouter:
@@ -182,15 +93,19 @@ class CommandRouter:
     # ---- the API -----------------------------------------------------------------------------
 
     async def submit(
-        self, imei: str, command: str | Mapping[str, Any], ttl: float | None = None
+        self, imei: str, command: CommandRequest | str, ttl: float | None = None
     ) -> CommandReply:
-        """Queue a command for ``imei`` and wait for its end: answered, timed out, expired…"""
+        """Queue a command for ``imei`` and wait for its end: answered, timed out, expired…
+
+        ``command`` is a typed request or plain command text; ``ttl`` (seconds) overrides how
+        long it may wait for an offline tracker. A refusal is a reply, never an exception.
+        """
         if not self.devices.is_allowed(imei):
             log.warning("tracker %s: command refused: IMEI not in the device list", imei)
             return _refused(imei, None, f"tracker {imei} is not in the device list")
         text: str | None = None
         try:
-            text = command_text(command)
+            text = raw(command) if isinstance(command, str) else command.to_text()
             queued = self.queue.submit(imei, text, now=_now(), ttl=ttl)
         except CommandError as exc:
             log.info("tracker %s: command refused: %s", imei, exc)
@@ -208,18 +123,6 @@ class CommandRouter:
             self._waiting.pop(queued.id, None)
             raise
         return self._reply(outcome)
-
-    async def __call__(self, imei: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """The MQTT ``CommandHandler``: a contract request → ``{"ok", "response", "error"…}``."""
-        ttl = payload.get("ttl")
-        if ttl is not None and (
-            isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0
-        ):
-            return _refused(
-                imei, None, f"ttl {ttl!r} is not a positive number of seconds"
-            ).as_dict()
-        reply = await self.submit(imei, payload, ttl)
-        return reply.as_dict()
 
     # ---- the AVL server's side ---------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 avl = AvlService(config.avl, config.data_dir, devices, bus.emit)
 bus.subscribe(avl.on_media_completed, MediaCompleted)   # SOS ↔ clip links
 await avl.start() … await avl.stop()
-reply = await avl.router.submit(imei, {"command": "camreq", "file_type": "photo", …})
+reply = await avl.router.submit(imei, CameraPhotoRequest(source=3))   # avl.requests
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ..avl.commands import CAMREQ_INVALID, MAX_VIDEO_DURATION_S, SOURCE_CAMERAS
+from ..avl.command_text import CAMREQ_INVALID, MAX_VIDEO_DURATION_S, SOURCE_CAMERAS
 from ..protocol.dualcam_frames import FILE_TYPE_CODES, FileMetadata
 from . import media
 from .camera import SimFile
