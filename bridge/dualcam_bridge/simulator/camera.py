@@ -207,7 +207,7 @@ class _Link:
         self.writer = writer
         self.current: SimFile | None = None
         self.fully_sent = False
-        self.stream: asyncio.Task | None = None
+        self.stream: asyncio.Task[None] | None = None
         self.packets_this_link = 0
         self.closed_by_server = False
 

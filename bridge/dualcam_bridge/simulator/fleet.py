@@ -116,7 +116,7 @@ async def simulate_fleet(
 
 
 async def demo_crash(
-    subscribe: Callable[[EventHandler], None],
+    subscribe: Callable[[EventHandler], object],
     host: str,
     avl_port: int,
     camera_port: int,
