@@ -116,6 +116,9 @@ def build_client(
         tls_context=tls_context(c.tls) if c.tls is not None else None,
         max_inflight_messages=MAX_INFLIGHT,
         timeout=connect_timeout,
+        # Events are small and follow each other (a transfer's last progress, then its media
+        # event): without this, Nagle holds the second until the broker's delayed ACK (40 ms).
+        socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
     )
     # The publisher bounds its own calls (one message in flight per device, chunked
     # republish), so as many pending calls as paho's window are expected, not a leak.
