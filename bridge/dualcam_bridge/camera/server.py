@@ -136,15 +136,20 @@ class CameraConnection:
                     self._fail_transfer("idle timeout")
                     break
                 if not data:
-                    if self.session.current_file and self.spool is not None:
-                        log.info(
-                            "%s: disconnected during %s at packet %d/%d (partial kept)",
-                            self.who,
-                            self.session.current_file,
-                            self.session.packets_done,
-                            self.session.packets_total,
-                        )
-                        self._fail_transfer("disconnected", stalled=True)
+                    for event in self.session.receive_data(b""):  # end-of-stream
+                        if (
+                            isinstance(event, ft.ConnectionClosed)
+                            and event.file
+                            and self.spool is not None
+                        ):
+                            log.info(
+                                "%s: disconnected during %s at packet %d/%d (partial kept)",
+                                self.who,
+                                event.file,
+                                event.packets_done,
+                                event.packets_total,
+                            )
+                            self._fail_transfer("disconnected", stalled=True)
                     break
                 try:
                     await self._process(data)
@@ -175,8 +180,7 @@ class CameraConnection:
             await self._handle(events)
             await self._flush()
             # Parsing paused for our decision; continue with what arrived meanwhile.
-            session = self.session
-            events = session.receive_data(b"") if session.buffered and not session.paused else []
+            events = self.session.next_events()
 
     async def _flush(self) -> None:
         out = self.session.data_to_send()
