@@ -26,7 +26,7 @@ The conventions, shared with ``filetransfer.CameraSession``:
 * Input: ``receive_data(data)`` returns the events ``data`` completes. Parsing stops while
   the app has a decision to make (a ``LoginRequest``); once it made it, ``next_events()``
   goes on with the buffered bytes. ``receive_data(b"")`` is end-of-stream: it returns
-  ``[ConnectionClosed(...)]`` (saying how many bytes of an incomplete frame were left) and
+  ``[ConnectionClosed(...)]`` (saying how many received bytes were never parsed) and
   the connection is ``CLOSED``. A tracker hanging up mid-frame is normal (coverage comes and
   goes), so it is an event, not an error.
 * Output: every byte the connection wants sent (login answer, ACK, command, the ``00`` that

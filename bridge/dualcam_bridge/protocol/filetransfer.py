@@ -23,9 +23,9 @@ The conventions, shared with ``avl_connection.AvlServerConnection`` (h11's)::
   ``FileOffered``, ``FileCompleted``); once the app made it, ``next_events()`` goes on with
   the buffered bytes. ``receive_data(b"")`` is end-of-stream: it returns
   ``[ConnectionClosed(...)]``, saying which file was in progress, how far it got and how many
-  bytes of an incomplete frame were left, and the session is ``CLOSED`` (nothing is sent: the
-  camera is gone). A camera losing its link mid-file is normal, so this is an event, not an
-  error; the partial stays resumable.
+  received bytes were never parsed (an incomplete frame), and the session is ``CLOSED``
+  (nothing is sent: the camera is gone). A camera losing its link mid-file is normal, so
+  this is an event, not an error; the partial stays resumable.
 * Output: every frame the session wants sent is queued; the app writes ``data_to_send()``
   after feeding data or calling a method. No method returns bytes.
 * Errors: input the protocol does not allow raises ``DeviceProtocolError``; the session is
@@ -85,6 +85,31 @@ from .transfer_events import (
     TransferAborted,
     UnknownFrame,
 )
+
+# The session and its events: a server needs only this module (``ft.FileOffered`` …).
+__all__ = [
+    "MAX_UNKNOWN_FRAMES",
+    "SUPPORTED_PROTOCOL_IDS",
+    "UNKNOWN_FRAME_MAX",
+    "CameraSession",
+    "ConnectionClosed",
+    "DeviceStatus",
+    "Event",
+    "FileCompleted",
+    "FileOffered",
+    "FileRestarted",
+    "FileUnavailable",
+    "InitReceived",
+    "MetadataReceived",
+    "MetadataUnavailable",
+    "PacketReceived",
+    "PacketRejected",
+    "SessionConfig",
+    "State",
+    "SyncReceived",
+    "TransferAborted",
+    "UnknownFrame",
+]
 
 SUPPORTED_PROTOCOL_IDS = (5, 6)
 MAX_UNKNOWN_FRAMES = 8
