@@ -33,12 +33,9 @@ from dualcam_bridge.avl import server as avl_server
 from dualcam_bridge.avl.service import AvlService
 from dualcam_bridge.config import AvlConfig
 from dualcam_bridge.events import BridgeEvent, SosTriggered
-from dualcam_bridge.protocol.codec8 import (
-    AvlRecord,
-    AvlTrackerConnection,
-    LoginAnswer,
-    encode_avl_packet,
-)
+from dualcam_bridge.protocol.avl_events import LoginAnswer
+from dualcam_bridge.protocol.avl_tracker import AvlTrackerConnection
+from dualcam_bridge.protocol.codec8 import AvlRecord, encode_avl_packet
 from dualcam_bridge.protocol.crc import crc16_ibm
 
 IMEI_BASE = 352094082738000
@@ -66,7 +63,8 @@ class Tracker:
     async def open(cls, port: int, imei: str) -> Tracker:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         tracker = cls(reader, writer, imei)
-        writer.write(tracker.conn.login())
+        tracker.conn.login()
+        writer.write(tracker.conn.data_to_send())
         assert tracker.conn.receive_data(await reader.readexactly(1)) == [LoginAnswer(True)]
         return tracker
 
@@ -78,7 +76,8 @@ class Tracker:
         return out
 
     async def send(self, records: list[AvlRecord]) -> None:
-        self.writer.write(self.conn.send_records(records))
+        self.conn.send_records(records)
+        self.writer.write(self.conn.data_to_send())
         self.conn.receive_data(await self.reader.readexactly(4))
 
     async def send_raw(self, packet: bytes, count: int) -> None:

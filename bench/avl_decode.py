@@ -18,14 +18,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from dualcam_bridge.protocol.codec8 import (
-    CODEC_8E,
-    AvlRecord,
-    AvlServerConnection,
-    RecordsReceived,
-    decode_records,
-    encode_avl_packet,
-)
+from dualcam_bridge.protocol.avl_connection import AvlServerConnection
+from dualcam_bridge.protocol.avl_events import RecordsReceived
+from dualcam_bridge.protocol.codec8 import CODEC_8E, AvlRecord, decode_records, encode_avl_packet
 
 WIKI_8E = bytes.fromhex(
     "000000000000004A8E010000016B412CEE000100000000000000000000000000000000010005000100010100010011"
@@ -74,6 +69,7 @@ def server_step(packet: bytes, batch: int) -> Callable[[], int]:
             if isinstance(event, RecordsReceived):
                 count += len(event.records)
                 conn.ack()
+        conn.data_to_send()  # the ACKs, as the server would write them
         return count
 
     return step

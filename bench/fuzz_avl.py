@@ -18,16 +18,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from dualcam_bridge.avl.replies import parse_response
-from dualcam_bridge.protocol import codec12
+from dualcam_bridge.protocol import codec12, envelope
+from dualcam_bridge.protocol.avl_connection import AvlServerConnection
+from dualcam_bridge.protocol.avl_events import LoginRequest, RecordsReceived
+from dualcam_bridge.protocol.avl_tracker import AvlTrackerConnection
 from dualcam_bridge.protocol.codec8 import (
     CODEC_8,
     CODEC_8E,
     CODEC_16,
     AvlRecord,
-    AvlServerConnection,
-    AvlTrackerConnection,
-    LoginRequest,
-    RecordsReceived,
     decode_avl_packet,
     decode_records,
     encode_avl_packet,
@@ -108,7 +107,7 @@ def mutate(rng: random.Random, data: bytes, corpus: list[bytes]) -> bytes:
 
 def fix_crc(data: bytes) -> bytes:
     """Re-envelope the body so the CRC matches again."""
-    return codec12.wrap(data[8:-4]) if len(data) > 12 else data
+    return envelope.wrap(data[8:-4]) if len(data) > 12 else data
 
 
 def server_stream(data: bytes, rng: random.Random) -> None:
@@ -120,20 +119,22 @@ def server_stream(data: bytes, rng: random.Random) -> None:
         events = conn.receive_data(stream[pos : pos + step])
         pos += step
         while events:
-            event = events.pop(0)
-            if isinstance(event, LoginRequest):
-                conn.accept_login()
-                events.extend(conn.receive_data(b""))
-            elif isinstance(event, RecordsReceived):
-                conn.ack()
-    conn.receive_data(b"")  # raises an error deferred behind good events
+            for event in events:
+                if isinstance(event, LoginRequest):
+                    conn.accept_login()
+                elif isinstance(event, RecordsReceived):
+                    conn.ack()
+            conn.data_to_send()
+            events = conn.next_events()  # raises an error deferred behind good events
+    conn.receive_data(b"")  # end-of-stream
 
 
 def tracker_stream(data: bytes, rng: random.Random) -> None:
     tracker = AvlTrackerConnection(IMEI)
     tracker.login()
     tracker.receive_data(b"\x01" + data)
-    tracker.receive_data(b"")  # raises an error deferred behind good events
+    tracker.next_events()  # raises an error deferred behind good events
+    tracker.receive_data(b"")  # end-of-stream
 
 
 def body_decoder(data: bytes, rng: random.Random) -> None:

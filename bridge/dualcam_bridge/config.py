@@ -17,7 +17,7 @@ import yaml
 
 from .config_fields import ConfigError, check, parse, section
 from .mqtt.config import MqttConfig
-from .protocol.codec8 import DEFAULT_MAX_FRAME_SIZE
+from .protocol.avl_connection import DEFAULT_MAX_FRAME_SIZE
 
 __all__ = [
     "AvlConfig",

@@ -21,12 +21,9 @@ from dualcam_bridge.camera.store import MediaStore
 from dualcam_bridge.config import AvlConfig, CameraConfig
 from dualcam_bridge.config_fields import parse
 from dualcam_bridge.events import BridgeEvent, MediaCompleted
-from dualcam_bridge.protocol.codec8 import (
-    AvlRecord,
-    AvlTrackerConnection,
-    LoginAnswer,
-    RecordsAcked,
-)
+from dualcam_bridge.protocol.avl_events import LoginAnswer, RecordsAcked
+from dualcam_bridge.protocol.avl_tracker import AvlTrackerConnection
+from dualcam_bridge.protocol.codec8 import AvlRecord
 
 E = TypeVar("E")
 
@@ -127,7 +124,8 @@ class RawTracker:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         tracker = cls(reader, writer, imei)
         if login:
-            writer.write(tracker.conn.login())
+            tracker.conn.login()
+            writer.write(tracker.conn.data_to_send())
             assert await tracker.events() == [LoginAnswer(True)]
         return tracker
 
@@ -142,7 +140,8 @@ class RawTracker:
 
     async def send(self, records: list[AvlRecord], timeout: float = 5) -> RecordsAcked:
         """Send one packet and wait for its ACK."""
-        self.writer.write(self.conn.send_records(records))
+        self.conn.send_records(records)
+        self.writer.write(self.conn.data_to_send())
         (ack,) = await self.events(timeout)
         assert isinstance(ack, RecordsAcked)
         return ack

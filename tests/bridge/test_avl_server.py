@@ -15,13 +15,9 @@ from dualcam_bridge.events import (
     SosTriggered,
     TrackerAvailability,
 )
-from dualcam_bridge.protocol import codec12
-from dualcam_bridge.protocol.codec8 import (
-    AvlRecord,
-    CommandReceived,
-    RecordsAcked,
-    encode_avl_packet,
-)
+from dualcam_bridge.protocol import codec12, envelope
+from dualcam_bridge.protocol.avl_events import CommandReceived, RecordsAcked
+from dualcam_bridge.protocol.codec8 import AvlRecord, encode_avl_packet
 from dualcam_bridge.simulator.tracker import SimulatedTracker
 
 from .avl_fixtures import RawTracker, running_avl
@@ -39,7 +35,7 @@ def rec(second: float = 0, io: dict[int, int | bytes] | None = None, event: int 
 
 
 def frame(body_hex: str) -> bytes:
-    return codec12.wrap(bytes.fromhex(body_hex))
+    return envelope.wrap(bytes.fromhex(body_hex))
 
 
 async def test_records_are_acked_after_their_events_and_link_state_is_announced(
@@ -69,12 +65,14 @@ async def test_records_are_acked_after_their_events_and_link_state_is_announced(
 async def test_partial_frames_one_byte_at_a_time(tmp_path: Path) -> None:
     async with running_avl(tmp_path) as h:
         t = await RawTracker.connect(h.avl_port, IMEI, login=False)
-        data = t.conn.login()
+        t.conn.login()
+        data = t.conn.data_to_send()
         for byte in data:
             t.writer.write(bytes([byte]))
             await t.writer.drain()
         await t.events()
-        packet = t.conn.send_records([rec(0), rec(1)])
+        t.conn.send_records([rec(0), rec(1)])
+        packet = t.conn.data_to_send()
         for byte in packet:
             t.writer.write(bytes([byte]))
             await t.writer.drain()
@@ -85,9 +83,10 @@ async def test_partial_frames_one_byte_at_a_time(tmp_path: Path) -> None:
 async def test_login_and_records_pipelined_in_one_write(tmp_path: Path) -> None:
     async with running_avl(tmp_path) as h:
         t = await RawTracker.connect(h.avl_port, IMEI, login=False)
-        login = t.conn.login()
+        t.conn.login()
         t.conn.receive_data(b"\x01")  # our half believes the answer to send right away
-        t.writer.write(login + t.conn.send_records([rec(0)]) + b"\xff")  # + a keepalive
+        t.conn.send_records([rec(0)])
+        t.writer.write(t.conn.data_to_send() + b"\xff")  # login + records + a keepalive
         data = await asyncio.wait_for(t.reader.readexactly(5), 5)
         assert data == b"\x01" + (1).to_bytes(4, "big")
         t.close()
@@ -117,7 +116,8 @@ async def test_unknown_imei_is_rejected_when_not_allowed(tmp_path: Path, caplog)
     caplog.set_level(logging.INFO)
     async with running_avl(tmp_path, devices=[{"imei": OTHER}], allow_unknown=False) as h:
         t = await RawTracker.connect(h.avl_port, IMEI, login=False)
-        t.writer.write(t.conn.login())
+        t.conn.login()
+        t.writer.write(t.conn.data_to_send())
         assert await t.closed() == b"\x00"
         assert h.of(DeviceSeen) == [] and h.of(TrackerAvailability) == []
         known = await RawTracker.connect(h.avl_port, OTHER)
@@ -176,7 +176,8 @@ async def test_storage_failure_is_not_acked(tmp_path: Path, caplog) -> None:
     async with running_avl(tmp_path) as h:
         t = await RawTracker.connect(h.avl_port, IMEI)
         h.avl.db.conn.close()  # the disk went away
-        t.writer.write(t.conn.send_records([rec(0)]))
+        t.conn.send_records([rec(0)])
+        t.writer.write(t.conn.data_to_send())
         assert await t.closed() == b""
     assert "cannot store records" in caplog.text and "not ACKed" in caplog.text
 
@@ -285,10 +286,12 @@ async def test_command_timeout_then_a_late_answer_is_ignored(tmp_path: Path, cap
             "timeout",
             f"no answer from tracker {IMEI} within 0.2 s",
         )
-        t.writer.write(t.conn.send_response("INI:2019/7/22 7:22"))  # too late
+        t.conn.send_response("INI:2019/7/22 7:22")  # too late
+        t.writer.write(t.conn.data_to_send())
         second = asyncio.create_task(h.avl.router.submit(IMEI, "camreq:1,2"))
         assert await t.events() == [CommandReceived("camreq:1,2")]
-        t.writer.write(t.conn.send_response("Request for photo from source 2 received"))
+        t.conn.send_response("Request for photo from source 2 received")
+        t.writer.write(t.conn.data_to_send())
         reply = await second
         assert reply.ok and reply.result is not None and reply.result.text.endswith("received")
         t.close()
@@ -310,7 +313,8 @@ async def test_resend_on_a_new_link_while_the_first_delivery_is_slow(tmp_path: P
         h.emit = slow_emit  # type: ignore[method-assign]
         packet = [rec(0, {499: 3}, event=499)]
         first = await RawTracker.connect(h.avl_port, IMEI)
-        first.writer.write(first.conn.send_records(packet))
+        first.conn.send_records(packet)
+        first.writer.write(first.conn.data_to_send())
         await asyncio.sleep(0.05)  # the first link is now delivering the SOS
         second = await RawTracker.connect(h.avl_port, IMEI)
         assert await second.send(packet) == RecordsAcked(1)  # known, being delivered: ACKed

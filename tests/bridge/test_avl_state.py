@@ -11,7 +11,7 @@ import pytest
 from dualcam_bridge.avl.database import AvlDatabase
 from dualcam_bridge.avl.sos_clips import SosClipLinker
 from dualcam_bridge.avl.tracker_state import TrackerState, record_key
-from dualcam_bridge.events import CameraStateChanged, PositionUpdated, SosTriggered
+from dualcam_bridge.events import CameraStateChanged, Position, PositionUpdated, SosTriggered
 from dualcam_bridge.protocol.codec8 import AvlRecord
 
 IMEI = "352094082736916"
@@ -27,6 +27,14 @@ def rec(
     lon: float = 25.2797,
 ) -> AvlRecord:
     return AvlRecord(T0 + timedelta(seconds=second), 0, lon, lat, 112, 90, 11, 54, event, io or {})
+
+
+def pos(second: float, lat: float = 54.6872, lon: float = 25.2797) -> Position:
+    """The position ``rec`` carries, written out field by field."""
+    when = T0 + timedelta(seconds=second)
+    return Position(
+        latitude=lat, longitude=lon, altitude=112, angle=90, speed=54, satellites=11, timestamp=when
+    )
 
 
 def kinds(events: list[object]) -> list[str]:
@@ -59,7 +67,7 @@ def test_camera_states_first_seen_then_only_changes(state: TrackerState) -> None
         CameraStateChanged(IMEI, "rear", 1, T0),
     ]
     assert handle(state, [rec(1, {498: 3, 497: 1}), rec(2, {498: 3, 497: 1})]) == [
-        PositionUpdated(IMEI, rec(2).position)
+        PositionUpdated(IMEI, pos(2))
     ]
     changed = handle(state, [rec(3, {498: 4, 497: 1}), rec(4, {498: 4, 497: 0})])
     states = [(e.camera, e.value) for e in changed if isinstance(e, CameraStateChanged)]
@@ -106,8 +114,8 @@ def test_restart_emits_nothing_for_unchanged_state_or_a_resend(db_path: Path) ->
     db = AvlDatabase(db_path)  # the bridge restarted
     restarted = TrackerState(db)
     assert restarted.handle(IMEI, packet).events == []
-    assert handle(restarted, [rec(2, {498: 3, 497: 3})]) == [PositionUpdated(IMEI, rec(2).position)]
-    assert restarted.last_position(IMEI) == rec(2).position
+    assert handle(restarted, [rec(2, {498: 3, 497: 3})]) == [PositionUpdated(IMEI, pos(2))]
+    assert restarted.last_position(IMEI) == pos(2)
     db.close()
 
 
@@ -130,7 +138,7 @@ def test_sos_carries_position_time_and_a_stable_id(state: TrackerState) -> None:
     record = rec(7, {499: 3, 498: 3}, event=499, lat=-33.5, lon=-70.25)
     (sos,) = [e for e in handle(state, [record]) if isinstance(e, SosTriggered)]
     assert (sos.value, sos.trigger, sos.timestamp) == (3, "crash", record.timestamp)
-    assert sos.position == record.position and sos.position.latitude == -33.5
+    assert sos.position == pos(7, lat=-33.5, lon=-70.25)
     assert sos.id == record_key(IMEI, record).hex()
 
 
@@ -149,9 +157,9 @@ def test_no_fix_is_no_position(state: TrackerState) -> None:
 
 
 def test_position_only_for_the_newest_record(state: TrackerState) -> None:
-    assert handle(state, [rec(5), rec(3), rec(4)]) == [PositionUpdated(IMEI, rec(5).position)]
+    assert handle(state, [rec(5), rec(3), rec(4)]) == [PositionUpdated(IMEI, pos(5))]
     assert handle(state, [rec(1)]) == []  # older than what we know
-    assert handle(state, [rec(6, lat=55.0)]) == [PositionUpdated(IMEI, rec(6, lat=55.0).position)]
+    assert handle(state, [rec(6, lat=55.0)]) == [PositionUpdated(IMEI, pos(6, lat=55.0))]
 
 
 def test_record_key_is_the_record_identity() -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ..allowlist import DeviceAllowList
+from ..protocol.errors import LocalProtocolError
 from .command_queue import CommandOutcome, CommandQueue, CommandStatus, QueuedCommand
 from .command_text import CommandError, raw
 from .replies import CommandResult
@@ -167,7 +168,7 @@ class CommandRouter:
             try:
                 link.send_command(command.text)
                 log.info("tracker %s: sent command %r", imei, command.text)
-            except (ConnectionError, RuntimeError) as exc:
+            except (ConnectionError, LocalProtocolError) as exc:
                 log.info("tracker %s: could not send %r: %s", imei, command.text, exc)
                 self._settle(self.queue.disconnected(imei, now=now))
         self._settle(self.queue.expire(now=now))  # heads next_command found expired

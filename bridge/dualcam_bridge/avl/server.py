@@ -21,12 +21,12 @@ from ..clock import now_utc
 from ..config import AvlConfig
 from ..events import DeviceSeen, EventHandler, TrackerAvailability
 from ..listener import DeviceConnection, DeviceListener
-from ..protocol.codec8 import (
+from ..protocol.avl_connection import AvlServerConnection, AvlState
+from ..protocol.avl_events import (
     AvlEvent,
-    AvlServerConnection,
-    AvlState,
     BadCrc,
     CommandResponse,
+    ConnectionClosed,
     LoginRequest,
     RecordsReceived,
     UnsolicitedResponse,
@@ -38,7 +38,10 @@ from .tracker_state import TrackerState
 log = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
-REJECT = b"\x00"
+
+
+def _mid_frame(unparsed: int) -> str:
+    return f" mid-frame ({unparsed} bytes unparsed)" if unparsed else ""
 
 
 class AvlServer(DeviceListener["AvlLink"]):
@@ -89,7 +92,8 @@ class AvlLink(DeviceConnection):
         """Write one Codec 12 command."""
         if self.closing or self.writer.is_closing() or self.conn.state is not AvlState.ONLINE:
             raise ConnectionError("the link is closing")
-        self.writer.write(self.conn.send_command(text))
+        self.conn.send_command(text)
+        self._send()
 
     def forget_command(self) -> None:
         """The router gave up on the oldest command."""
@@ -110,10 +114,15 @@ class AvlLink(DeviceConnection):
     async def on_close(self) -> None:
         await self._finish()
 
+    def on_disconnect(self) -> None:
+        for event in self.conn.receive_data(b""):  # end-of-stream
+            if isinstance(event, ConnectionClosed) and self.closing is None:
+                log.info("%s: disconnected%s", self.who, _mid_frame(event.unparsed))
+
     def _protocol_error(self, exc: DeviceProtocolError) -> None:
         if not self.online and not self.writer.is_closing():
-            # The tracker is waiting for its login answer: tell it no before closing.
-            self.writer.write(REJECT)
+            # The tracker is waiting for its login answer: the connection queued a no.
+            self._send()
             log.warning("%s: bad login: %s; rejected, closing", self.who, exc.reason)
             return
         log.warning("%s: protocol error: %s; closing", self.who, exc.reason)
@@ -132,25 +141,26 @@ class AvlLink(DeviceConnection):
             del server.by_imei[imei]
             await server.emit(TrackerAvailability(imei, False, now_utc()))
 
+    def _send(self) -> None:
+        if out := self.conn.data_to_send():
+            self.writer.write(out)
+
     async def _process(self, data: bytes) -> None:
         events = self.conn.receive_data(data)
-        while True:
-            rescan = False
+        while events:
             for event in events:
-                rescan |= await self._handle(event)
+                await self._handle(event)
                 if self.closing is not None:
                     return
-            if not rescan and self.conn.state is not AvlState.ERROR:
-                return
             # Bytes pipelined behind the login, or the error latched after good frames.
-            events = self.conn.receive_data(b"")
+            events = self.conn.next_events()
 
-    async def _handle(self, event: AvlEvent) -> bool:
-        """Act on one event; True when the buffer must be scanned again (after a login)."""
+    async def _handle(self, event: AvlEvent) -> None:
+        """Act on one event."""
         if isinstance(event, RecordsReceived):
             await self._records(event)
         elif isinstance(event, LoginRequest):
-            return await self._login(event.imei)
+            await self._login(event.imei)
         elif isinstance(event, CommandResponse | UnsolicitedResponse):
             self._response(event.text)
         elif isinstance(event, BadCrc):
@@ -162,19 +172,20 @@ class AvlLink(DeviceConnection):
                 event.received,
                 event.computed,
             )
-        return False
 
-    async def _login(self, imei: str) -> bool:
+    async def _login(self, imei: str) -> None:
         server = self.server
         self.imei = imei
         if not server.devices.is_allowed(imei):
             log.warning("%s: IMEI not in the device list, login rejected", self.who)
-            self.writer.write(self.conn.reject_login())
+            self.conn.reject_login()
+            self._send()
             self.closing = "login rejected"
-            return False
+            return
         self.claim_imei(imei)
         self.online = True
-        self.writer.write(self.conn.accept_login())
+        self.conn.accept_login()
+        self._send()
         self.made_progress()
         log.info("%s: logged in", self.who)
         now = now_utc()
@@ -182,7 +193,6 @@ class AvlLink(DeviceConnection):
         await server.emit(TrackerAvailability(imei, True, now))
         if server.router is not None and self.closing is None:
             server.router.tracker_connected(imei, self)
-        return True
 
     async def _records(self, event: RecordsReceived) -> None:
         assert self.imei is not None
@@ -202,7 +212,8 @@ class AvlLink(DeviceConnection):
             return
         if self.closing is not None:
             return  # superseded while delivering: the new link gets the resend
-        self.writer.write(self.conn.ack())
+        self.conn.ack()
+        self._send()
         await self.writer.drain()
         self.made_progress()
         log.debug(

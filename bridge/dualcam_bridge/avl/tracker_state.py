@@ -70,7 +70,15 @@ def record_position(record: AvlRecord) -> Position | None:
     """The record's fix, or None for 0/0 (Teltonika's "no fix yet")."""
     if record.latitude == 0 and record.longitude == 0:
         return None
-    return record.position
+    return Position(
+        latitude=record.latitude,
+        longitude=record.longitude,
+        altitude=record.altitude,
+        angle=record.angle,
+        speed=record.speed,
+        satellites=record.satellites,
+        timestamp=record.timestamp,
+    )
 
 
 @dataclass(slots=True)

@@ -132,15 +132,16 @@ class CameraConnection(DeviceConnection):
         self._fail_transfer("idle timeout")
 
     def on_disconnect(self) -> None:
-        if self.session.current_file and self.spool is not None:
-            log.info(
-                "%s: disconnected during %s at packet %d/%d (partial kept)",
-                self.who,
-                self.session.current_file,
-                self.session.packets_done,
-                self.session.packets_total,
-            )
-            self._fail_transfer("disconnected", stalled=True)
+        for event in self.session.receive_data(b""):  # end-of-stream
+            if isinstance(event, ft.ConnectionClosed) and event.file and self.spool is not None:
+                log.info(
+                    "%s: disconnected during %s at packet %d/%d (partial kept)",
+                    self.who,
+                    event.file,
+                    event.packets_done,
+                    event.packets_total,
+                )
+                self._fail_transfer("disconnected", stalled=True)
 
     async def on_data(self, data: bytes) -> None:
         await self._process(data)
@@ -165,8 +166,7 @@ class CameraConnection(DeviceConnection):
             await self._handle(events)
             await self._flush()
             # Parsing paused for our decision; continue with what arrived meanwhile.
-            session = self.session
-            events = session.receive_data(b"") if session.buffered and not session.paused else []
+            events = self.session.next_events()
 
     async def _flush(self) -> None:
         out = self.session.data_to_send()

@@ -1,12 +1,6 @@
 """Codec 12: text commands to a tracker and its text responses, sans-IO.
 
-Every Teltonika TCP frame after the IMEI login has the same envelope, which this module
-also owns because Codec 12 is its simplest user::
-
-    00000000 | data length u32 | codec ID ... (data length bytes) | CRC u32
-
-The CRC field holds CRC-16/IBM of the data bytes (codec ID up to the second count) in its
-low 16 bits. A Codec 12 body is::
+A Codec 12 frame is the common AVL envelope (``envelope.py``) around this body::
 
     0x0C | quantity 1 | type (0x05 command, 0x06 response) | size u32 | text | quantity 1
 
@@ -18,31 +12,15 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .crc import crc16_ibm
-from .errors import DeviceProtocolError
+from .envelope import Bytes, unwrap, wrap
+from .errors import DeviceProtocolError, LocalProtocolError
 
 CODEC_12 = 0x0C
 TYPE_COMMAND = 0x05
 TYPE_RESPONSE = 0x06
 
-HEADER_SIZE = 8  # preamble + data length
-CRC_SIZE = 4
-
-_HEADER = struct.Struct(">II")
-_U32 = struct.Struct(">I")
 _BODY_HEAD = struct.Struct(">BBBI")  # codec, quantity, type, size
 _BODY_OVERHEAD = 8  # codec + quantity + type + size + quantity 2
-
-
-class CrcMismatch(DeviceProtocolError):
-    """A frame whose CRC field does not match its data."""
-
-    def __init__(self, received: int, computed: int) -> None:
-        super().__init__(
-            f"CRC mismatch: frame carries {received:#010x}, data gives {computed:#06x}"
-        )
-        self.received = received
-        self.computed = computed
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,35 +31,12 @@ class Codec12Message:
     text: str
 
 
-def wrap(body: bytes | bytearray) -> bytes:
-    """Put a frame body (codec ID … second count) in its preamble, length and CRC envelope."""
-    return _HEADER.pack(0, len(body)) + bytes(body) + _U32.pack(crc16_ibm(body))
-
-
-def unwrap(frame: bytes | bytearray | memoryview) -> memoryview:
-    """Check one whole frame's preamble, length and CRC and return its body."""
-    view = memoryview(frame)
-    if len(view) < HEADER_SIZE + CRC_SIZE:
-        raise DeviceProtocolError(f"frame of {len(view)} bytes is shorter than its envelope")
-    preamble, length = _HEADER.unpack_from(view, 0)
-    if preamble != 0:
-        raise DeviceProtocolError(f"expected the 00000000 preamble, got {preamble:08x}")
-    if length != len(view) - HEADER_SIZE - CRC_SIZE:
-        raise DeviceProtocolError(f"data length {length} does not match the {len(view)}-byte frame")
-    body = view[HEADER_SIZE : HEADER_SIZE + length]
-    (received,) = _U32.unpack_from(view, HEADER_SIZE + length)
-    computed = crc16_ibm(body)
-    if received != computed:
-        raise CrcMismatch(received, computed)
-    return body
-
-
 def encode_body(msg_type: int, text: str) -> bytes:
     """Encode a Codec 12 body (no envelope); the text must be ASCII."""
     try:
         payload = text.encode("ascii")
     except UnicodeEncodeError as exc:
-        raise ValueError(f"Codec 12 text must be ASCII: {text!r}") from exc
+        raise LocalProtocolError(f"Codec 12 text must be ASCII: {text!r}") from exc
     return _BODY_HEAD.pack(CODEC_12, 1, msg_type, len(payload)) + payload + b"\x01"
 
 
@@ -95,7 +50,7 @@ def encode_response(text: str) -> bytes:
     return wrap(encode_body(TYPE_RESPONSE, text))
 
 
-def decode_body(body: bytes | bytearray | memoryview) -> Codec12Message:
+def decode_body(body: Bytes) -> Codec12Message:
     """Decode a Codec 12 body (codec ID … second quantity), envelope already checked."""
     if len(body) < _BODY_OVERHEAD:
         raise DeviceProtocolError(f"Codec 12 body of {len(body)} bytes is too short")
@@ -118,7 +73,7 @@ def decode_body(body: bytes | bytearray | memoryview) -> Codec12Message:
     return Codec12Message(msg_type, payload.decode("utf-8", errors="replace"))
 
 
-def _decode_frame(frame: bytes | bytearray | memoryview, expected_type: int) -> str:
+def _decode_frame(frame: Bytes, expected_type: int) -> str:
     message = decode_body(unwrap(frame))
     if message.type != expected_type:
         raise DeviceProtocolError(
@@ -127,11 +82,11 @@ def _decode_frame(frame: bytes | bytearray | memoryview, expected_type: int) -> 
     return message.text
 
 
-def decode_command(frame: bytes | bytearray | memoryview) -> str:
+def decode_command(frame: Bytes) -> str:
     """Decode one whole command frame (type 0x05) and return its text."""
     return _decode_frame(frame, TYPE_COMMAND)
 
 
-def decode_response(frame: bytes | bytearray | memoryview) -> str:
+def decode_response(frame: Bytes) -> str:
     """Decode one whole response frame (type 0x06) and return its text."""
     return _decode_frame(frame, TYPE_RESPONSE)

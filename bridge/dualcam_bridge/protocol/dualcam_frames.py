@@ -147,11 +147,6 @@ def encode_close() -> bytes:
     return frame(CMD_CLOSE)
 
 
-def encode_completed() -> bytes:
-    """COMPLETED status, for sessions that did not use repeat-init."""
-    return frame(CMD_STATUS, _U32.pack(0))
-
-
 def encode_file_request(file_id: str) -> bytes:
     """FILE REQ for ``%photof`` and friends."""
     return frame(CMD_FILE_REQ, file_id.encode("ascii"))

@@ -10,6 +10,30 @@ Flow per file: [metadata request → 0x000B] → FILE REQ → START → (app: re
 SYNC k → DATA k, k+1, … → (app: file_committed) → next file, or repeat-init → init → CLOSE.
 Offsets are 1-based packet numbers. Each DATA CRC is chained from the previous good packet;
 right after a SYNC we also accept init 0, as implementations differ.
+
+The conventions, shared with ``avl_connection.AvlServerConnection`` (h11's)::
+
+    events = session.receive_data(chunk)            # b"" = the camera closed its end
+    while events:
+        handle(events)                              # may call accept(), resume(), ...
+        write(session.data_to_send())
+        events = session.next_events()              # what was held back meanwhile
+
+* Input: parsing pauses after an event that needs the app's decision (``InitReceived``,
+  ``FileOffered``, ``FileCompleted``); once the app made it, ``next_events()`` goes on with
+  the buffered bytes. ``receive_data(b"")`` is end-of-stream: it returns
+  ``[ConnectionClosed(...)]``, saying which file was in progress, how far it got and how many
+  received bytes were never parsed (an incomplete frame), and the session is ``CLOSED``
+  (nothing is sent: the camera is gone). A camera losing its link mid-file is normal, so
+  this is an event, not an error; the partial stays resumable.
+* Output: every frame the session wants sent is queued; the app writes ``data_to_send()``
+  after feeding data or calling a method. No method returns bytes.
+* Errors: input the protocol does not allow raises ``DeviceProtocolError``; the session is
+  then ``CLOSED`` and ``data_to_send()`` holds a CLOSE frame. When the bad bytes follow
+  frames that completed events in the same call, those events are returned first and the
+  error is raised by the next ``next_events()`` / ``receive_data()``. Calling a method in a
+  state that does not allow it, or feeding data after end-of-stream, raises
+  ``LocalProtocolError``.
 """
 
 from __future__ import annotations
@@ -17,6 +41,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .crc import crc16_dualcam
 from .dualcam_frames import (
@@ -42,8 +67,9 @@ from .dualcam_frames import (
     encode_resume,
     files_in_settings,
 )
-from .errors import DeviceProtocolError
+from .errors import DeviceProtocolError, LocalProtocolError
 from .transfer_events import (
+    ConnectionClosed,
     DeviceStatus,
     Event,
     FileCompleted,
@@ -59,6 +85,31 @@ from .transfer_events import (
     TransferAborted,
     UnknownFrame,
 )
+
+# The session and its events: a server needs only this module (``ft.FileOffered`` …).
+__all__ = [
+    "MAX_UNKNOWN_FRAMES",
+    "SUPPORTED_PROTOCOL_IDS",
+    "UNKNOWN_FRAME_MAX",
+    "CameraSession",
+    "ConnectionClosed",
+    "DeviceStatus",
+    "Event",
+    "FileCompleted",
+    "FileOffered",
+    "FileRestarted",
+    "FileUnavailable",
+    "InitReceived",
+    "MetadataReceived",
+    "MetadataUnavailable",
+    "PacketReceived",
+    "PacketRejected",
+    "SessionConfig",
+    "State",
+    "SyncReceived",
+    "TransferAborted",
+    "UnknownFrame",
+]
 
 SUPPORTED_PROTOCOL_IDS = (5, 6)
 MAX_UNKNOWN_FRAMES = 8
@@ -105,7 +156,6 @@ class _FileState:
     spliced: bool = False  # continues data received in an earlier connection
     trust_splice: bool = True
     bad_in_row: int = 0
-    ignored_data: int = 0
 
 
 @dataclass(slots=True)
@@ -132,6 +182,8 @@ class CameraSession:
         self._file: _FileState | None = None
         self._ask_metadata = self.config.request_metadata
         self._unknown_frames = 0
+        self._error: DeviceProtocolError | None = None  # raised by the next call
+        self._closed_by_peer = False
 
     # -- public API --------------------------------------------------------------------------
 
@@ -165,61 +217,30 @@ class CameraSession:
         return len(self._buf)
 
     def receive_data(self, data: bytes) -> list[Event]:
-        """Feed bytes from the camera; returns the events they complete.
+        """Feed bytes from the camera; returns the events they complete. ``b""``: it closed.
 
-        Parsing pauses after an event that needs the app's decision; once the app made it,
-        ``receive_data(b"")`` continues with what is buffered. Raises DeviceProtocolError on
-        input the protocol does not allow; the session is then CLOSED and ``data_to_send()``
-        holds a CLOSE frame.
+        See the module docstring for pausing, end-of-stream and errors.
         """
-        if self.state is State.CLOSED:
+        if self._error is not None:
+            self._raise_error(self._error)
+        if self._closed_by_peer:
+            if data:
+                raise LocalProtocolError("data fed after end-of-stream")
             return []
-        buf = self._buf
-        if data:
-            buf += data
-        size = len(buf)
-        view = memoryview(buf)
-        events: list[Event] = []
-        pos = 0
-        try:
-            while self.state not in _PAUSED:
-                if self.state in (State.AWAIT_INIT, State.AWAIT_REINIT):
-                    if size - pos < INIT_SIZE:
-                        break
-                    events.append(self._receive_init(buf, pos))
-                    pos += INIT_SIZE
-                    continue
-                if size - pos < 4:
-                    break
-                cmd, length = _HDR.unpack_from(buf, pos)
-                end = pos + 4 + length
-                if (
-                    cmd == CMD_DATA
-                    and self.state is State.RECEIVING
-                    and 3 <= length <= DATA_LEN_MAX
-                ):
-                    # The hot path: a run of DATA packets, one call each.
-                    if size < end:
-                        break
-                    self._receive_data(view[pos + 4 : end], events)
-                    pos = end
-                    continue
-                self._check_length(cmd, length)
-                if size < end:
-                    break
-                self._receive_frame(cmd, view[pos + 4 : end], events)
-                pos = end
-        except DeviceProtocolError:
-            self._fail()
-            raise
-        finally:
-            view.release()
-            try:
-                del buf[:pos]
-            except BufferError:
-                # A traceback still holds a view of the buffer (error path only).
-                self._buf = bytearray(buf[pos:])
-        return events
+        if not data:
+            return [self._end_of_stream()]
+        if self.state is State.CLOSED:
+            return []  # we closed; what the camera still had in flight is moot
+        self._buf += data
+        return self._run()
+
+    def next_events(self) -> list[Event]:
+        """Go on parsing buffered bytes after the app made the decision parsing waited for."""
+        if self._error is not None:
+            self._raise_error(self._error)
+        if self.state in _PAUSED or not self._buf:
+            return []
+        return self._run()
 
     def accept(self) -> None:
         """The IMEI is welcome: start requesting its files."""
@@ -273,13 +294,81 @@ class CameraSession:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _run(self) -> list[Event]:
+        buf = self._buf
+        size = len(buf)
+        view = memoryview(buf)
+        events: list[Event] = []
+        pos = 0
+        try:
+            while self.state not in _PAUSED:
+                if self.state in (State.AWAIT_INIT, State.AWAIT_REINIT):
+                    if size - pos < INIT_SIZE:
+                        break
+                    events.append(self._receive_init(buf, pos))
+                    pos += INIT_SIZE
+                    continue
+                if size - pos < 4:
+                    break
+                cmd, length = _HDR.unpack_from(buf, pos)
+                end = pos + 4 + length
+                if (
+                    cmd == CMD_DATA
+                    and self.state is State.RECEIVING
+                    and 3 <= length <= DATA_LEN_MAX
+                ):
+                    # The hot path: a run of DATA packets, one call each.
+                    if size < end:
+                        break
+                    self._receive_data(view[pos + 4 : end], events)
+                    pos = end
+                    continue
+                self._check_length(cmd, length)
+                if size < end:
+                    break
+                self._receive_frame(cmd, view[pos + 4 : end], events)
+                pos = end
+        except DeviceProtocolError as exc:
+            pos = size  # nothing after bad input is parsed
+            if not events:
+                self._raise_error(exc)
+            # Events completed before the bad bytes are valid (packets to store): hand them
+            # over and raise on the next call.
+            self._error = exc
+        finally:
+            view.release()
+            try:
+                del buf[:pos]
+            except BufferError:
+                # A traceback still holds a view of the buffer (error path only).
+                self._buf = bytearray(buf[pos:])
+        return events
+
+    def _raise_error(self, exc: DeviceProtocolError) -> NoReturn:
+        self._error = exc
+        self._fail()
+        raise exc
+
+    def _end_of_stream(self) -> ConnectionClosed:
+        f = self._file
+        # Once we have closed, what the camera still sent is moot, not "unparsed".
+        unparsed = 0 if self.state is State.CLOSED else len(self._buf)
+        event = ConnectionClosed(
+            f.file if f else None, self.packets_done, self.packets_total, unparsed
+        )
+        self._closed_by_peer = True
+        self._buf.clear()
+        # _file stays: current_file and packets_done still describe the interrupted file.
+        self.state = State.CLOSED  # no CLOSE frame: the camera is gone
+        return event
+
     def _require(self, state: State) -> None:
         if self.state is not state:
-            raise RuntimeError(f"not allowed in state {self.state.value}")
+            raise LocalProtocolError(f"not allowed in state {self.state.value}")
 
     def _require_file(self) -> _FileState:
         if self._file is None:  # pragma: no cover - guarded by the state checks
-            raise RuntimeError("no file in progress")
+            raise LocalProtocolError("no file in progress")
         return self._file
 
     def _fail(self) -> None:
@@ -361,10 +450,7 @@ class CameraSession:
         if cmd == CMD_DATA:
             if state is State.RECEIVING:
                 self._receive_data(payload, events)
-            elif state is State.AWAIT_SYNC:
-                # Packets in flight before our RESUME took effect.
-                self._require_file().ignored_data += 1
-            else:
+            elif state is not State.AWAIT_SYNC:  # AWAIT_SYNC: sent before our RESUME; dropped
                 raise DeviceProtocolError(f"DATA in state {state.value}")
         elif cmd == CMD_SYNC:
             if state not in (State.AWAIT_SYNC, State.RECEIVING):

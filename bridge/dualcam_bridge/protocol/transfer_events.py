@@ -112,6 +112,22 @@ class TransferAborted:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The camera closed its end (``receive_data(b"")``); the session's last event.
+
+    ``file`` is the file in progress (None between files) and ``packets_done`` of
+    ``packets_total`` how far it got; ``unparsed`` counts received bytes never turned into an
+    event (an incomplete frame, or frames held back while the app had a decision to make);
+    it is 0 when the session had already closed.
+    """
+
+    file: str | None
+    packets_done: int
+    packets_total: int
+    unparsed: int
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownFrame:
     cmd: int
     length: int
@@ -131,4 +147,5 @@ Event = (
     | DeviceStatus
     | TransferAborted
     | UnknownFrame
+    | ConnectionClosed
 )

@@ -25,14 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..events import Camera
-from ..protocol.codec8 import (
-    CODEC_8E,
-    AvlRecord,
-    AvlTrackerConnection,
-    CommandReceived,
-    LoginAnswer,
-    RecordsAcked,
-)
+from ..protocol.avl_events import CommandReceived, LoginAnswer, RecordsAcked
+from ..protocol.avl_tracker import AvlTrackerConnection
+from ..protocol.codec8 import CODEC_8E, AvlRecord
 from ..protocol.errors import DeviceProtocolError
 from .camera import SimFile, SimulatedCamera
 from .firmware import Firmware
@@ -103,8 +98,8 @@ class SimulatedTracker:
         self._stop = asyncio.Event()
         self._delivered = asyncio.Event()
         self._last_ms = 0
-        self._uploads: set[asyncio.Task] = set()
-        self._upload: asyncio.Task | None = None
+        self._uploads: set[asyncio.Task[Any]] = set()
+        self._upload: asyncio.Task[Any] | None = None
 
     # ---- what happens to the vehicle -----------------------------------------------------
 
@@ -228,7 +223,8 @@ class SimulatedTracker:
         closed = asyncio.Event()
         reading = asyncio.create_task(self._read(reader, writer, conn, inbox, closed))
         try:
-            writer.write(conn.login())
+            conn.login()
+            writer.write(conn.data_to_send())
             answer = await asyncio.wait_for(inbox.get(), self.faults.ack_timeout)
             if not isinstance(answer, LoginAnswer):
                 return False
@@ -247,7 +243,7 @@ class SimulatedTracker:
         self,
         writer: asyncio.StreamWriter,
         conn: AvlTrackerConnection,
-        inbox: asyncio.Queue,
+        inbox: asyncio.Queue[object],
         closed: asyncio.Event,
     ) -> bool:
         while True:
@@ -262,7 +258,8 @@ class SimulatedTracker:
                     return False
                 continue
             batch = list(self.pending)[: self.records_per_packet]
-            writer.write(conn.send_records(batch, CODEC_8E, _WIDTHS))
+            conn.send_records(batch, CODEC_8E, _WIDTHS)
+            writer.write(conn.data_to_send())
             self.result.packets_sent += 1
             self.result.records_sent += len(batch)
             number = self.result.packets_sent
@@ -285,7 +282,7 @@ class SimulatedTracker:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         conn: AvlTrackerConnection,
-        inbox: asyncio.Queue,
+        inbox: asyncio.Queue[object],
         closed: asyncio.Event,
     ) -> None:
         try:
@@ -311,7 +308,8 @@ class SimulatedTracker:
         if reply is None:
             return
         self.result.answers.append(reply)
-        writer.write(conn.send_response(reply))
+        conn.send_response(reply)
+        writer.write(conn.data_to_send())
         self._capture(files)
 
 

@@ -11,16 +11,14 @@ from hypothesis import strategies as st
 from dualcam_bridge.protocol.codec12 import (
     TYPE_COMMAND,
     Codec12Message,
-    CrcMismatch,
     decode_body,
     decode_command,
     decode_response,
     encode_command,
     encode_response,
-    unwrap,
-    wrap,
 )
-from dualcam_bridge.protocol.errors import DeviceProtocolError
+from dualcam_bridge.protocol.envelope import CrcMismatch, unwrap, wrap
+from dualcam_bridge.protocol.errors import DeviceProtocolError, LocalProtocolError
 
 GETINFO = bytes.fromhex("000000000000000F0C010500000007676574696E666F0100004312")
 GETIO = bytes.fromhex("000000000000000D0C010500000005676574696F01000000CB")
@@ -101,17 +99,8 @@ def test_wrong_codec_in_body() -> None:
         decode_body(bytes.fromhex("0D010600000001" + "41" + "01"))
 
 
-def test_envelope_errors() -> None:
-    with pytest.raises(DeviceProtocolError, match="preamble"):
-        unwrap(b"\x00\x00\x00\x01" + GETINFO[4:])
-    with pytest.raises(DeviceProtocolError, match="does not match"):
-        unwrap(GETINFO + b"\x00")
-    with pytest.raises(DeviceProtocolError, match="shorter than its envelope"):
-        unwrap(GETINFO[:10])
-
-
 def test_non_ascii_command_text_is_refused_locally() -> None:
-    with pytest.raises(ValueError, match="ASCII"):
+    with pytest.raises(LocalProtocolError, match="Codec 12 text must be ASCII"):
         encode_command("camreq:1,1 ✓")
 
 

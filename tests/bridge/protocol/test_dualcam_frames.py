@@ -36,7 +36,6 @@ def traccar_data_chunk() -> bytes:
         (fr.encode_metadata_request("%photor"), "000a00072570686f746f72"),
         (fr.encode_repeat_init(), "0009"),
         (fr.encode_close(), "00000000"),
-        (fr.encode_completed(), "0005000400000000"),
         (fr.encode_status(0x11), "0005000400000011"),
         (fr.encode_data(b"\x01\x02\x03", 0xABCD), "00040005010203abcd"),
     ],

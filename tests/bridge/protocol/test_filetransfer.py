@@ -9,7 +9,7 @@ import pytest
 from dualcam_bridge.protocol import dualcam_frames as fr
 from dualcam_bridge.protocol import filetransfer as ft
 from dualcam_bridge.protocol.crc import crc16_dualcam
-from dualcam_bridge.protocol.errors import DeviceProtocolError
+from dualcam_bridge.protocol.errors import DeviceProtocolError, LocalProtocolError
 
 from .test_dualcam_frames import traccar_data_chunk
 
@@ -443,19 +443,27 @@ def test_unknown_commands_are_skipped_but_not_forever() -> None:
     connect(s)
     (ev,) = s.receive_data(fr.frame(0x0042, b"abc"))
     assert ev == ft.UnknownFrame(0x42, 3)
-    with pytest.raises(DeviceProtocolError, match="too many unknown"):
-        s.receive_data(fr.frame(0x0042, b"") * ft.MAX_UNKNOWN_FRAMES)
+    # The 7 frames before the limit are events; the error follows on the next call.
+    events = s.receive_data(fr.frame(0x0042, b"") * ft.MAX_UNKNOWN_FRAMES)
+    assert events == [ft.UnknownFrame(0x42, 0)] * (ft.MAX_UNKNOWN_FRAMES - 1)
+    assert s.data_to_send() == fr.encode_file_request("%photof")  # no CLOSE yet
+    assert_fails(s, None, "too many unknown")
 
 
 # --- bad input ----------------------------------------------------------------------------------
 
 
-def assert_fails(s: ft.CameraSession, data: bytes, match: str) -> None:
+def assert_fails(s: ft.CameraSession, data: bytes | None, match: str) -> None:
+    """Feeding ``data`` (None: ``next_events()``) raises, CLOSEs, and every later call raises."""
     with pytest.raises(DeviceProtocolError, match=match):
-        s.receive_data(data)
+        s.receive_data(data) if data is not None else s.next_events()
     assert s.state is ft.State.CLOSED
     assert s.data_to_send().endswith(fr.encode_close())
-    assert s.receive_data(b"more") == []
+    with pytest.raises(DeviceProtocolError, match=match):
+        s.receive_data(b"more")
+    with pytest.raises(DeviceProtocolError, match=match):
+        s.receive_data(b"")  # end-of-stream does not hide it
+    assert s.data_to_send() == b""  # one CLOSE only
 
 
 def test_truncated_init_waits_for_the_rest() -> None:
@@ -533,7 +541,7 @@ def test_start_twice() -> None:
     # Parsing pauses while the app decides; the second START is judged after resume().
     assert s.receive_data(fr.encode_start(1, 0)) == [] and s.buffered == 10
     s.resume()
-    assert_fails(s, b"", "START in state await_sync")
+    assert_fails(s, None, "START in state await_sync")
 
 
 def test_start_with_zero_packets() -> None:
@@ -562,7 +570,7 @@ def test_more_packets_than_announced() -> None:
     assert kinds(events)[-1] == "FileCompleted"
     assert s.receive_data(frames[1]) == []  # paused until the file is stored
     s.file_committed()
-    assert_fails(s, b"", "init packet header 0x0004")
+    assert_fails(s, None, "init packet header 0x0004")
 
 
 def test_data_in_await_sync_is_ignored() -> None:
@@ -572,11 +580,71 @@ def test_data_in_await_sync_is_ignored() -> None:
     assert s.receive_data(data_frames(data)[0]) == []
 
 
-def test_api_misuse_raises_runtime_error() -> None:
+def test_api_misuse_raises_local_protocol_error() -> None:
     s = session()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(LocalProtocolError, match="not allowed in state await_init"):
         s.accept()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(LocalProtocolError, match="not allowed in state await_init"):
+        s.reject()
+    with pytest.raises(LocalProtocolError, match="not allowed in state await_init"):
         s.resume()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(LocalProtocolError, match="not allowed in state await_init"):
         s.file_committed()
+    connect(s)
+    s.data_to_send()
+    with pytest.raises(LocalProtocolError, match="not allowed in state await_start"):
+        s.resume()
+    assert s.data_to_send() == b"" and s.state is ft.State.AWAIT_START  # nothing changed
+
+
+# --- end-of-stream ------------------------------------------------------------------------------
+
+
+def test_camera_closing_mid_file_reports_the_file_and_how_far_it_got() -> None:
+    data = bytes(range(256)) * 10  # 3 packets
+    s = session()
+    start_receiving(s, data)
+    frames = data_frames(data)
+    s.receive_data(fr.encode_sync(1) + frames[0] + frames[1][:100])
+    assert s.receive_data(b"") == [ft.ConnectionClosed("%photof", 1, 3, 100)]
+    assert s.state is ft.State.CLOSED
+    assert s.data_to_send() == b""  # no CLOSE to a camera that is gone
+    assert s.current_file == "%photof" and s.packets_done == 1  # still says where it stopped
+    assert s.receive_data(b"") == [] and s.next_events() == []
+
+
+def test_camera_closing_between_files_and_after_our_close() -> None:
+    s = session()
+    assert s.receive_data(b"") == [ft.ConnectionClosed(None, 0, 0, 0)]
+    s = session()
+    s.receive_data(fr.encode_init(IMEI, PHOTO_F))
+    s.reject()
+    s.receive_data(b"late bytes")
+    assert s.receive_data(b"") == [ft.ConnectionClosed(None, 0, 0, 0)]
+
+
+def test_camera_closing_while_the_app_decides_counts_the_held_bytes() -> None:
+    s = session()
+    s.receive_data(fr.encode_init(IMEI, PHOTO_F) + fr.encode_start(1, 0))  # pipelined
+    assert s.paused and s.buffered == 10
+    assert s.receive_data(b"") == [ft.ConnectionClosed(None, 0, 0, 10)]
+    with pytest.raises(LocalProtocolError, match="not allowed in state closed"):
+        s.accept()
+
+
+def test_data_after_end_of_stream_is_a_local_error() -> None:
+    s = session()
+    s.receive_data(b"")
+    with pytest.raises(LocalProtocolError, match="data fed after end-of-stream"):
+        s.receive_data(fr.encode_init(IMEI, PHOTO_F))
+
+
+def test_packets_before_bad_input_are_delivered_then_the_error_is_raised() -> None:
+    data = bytes(range(256)) * 10
+    s = session()
+    start_receiving(s, data)
+    frames = data_frames(data)
+    events = s.receive_data(fr.encode_sync(1) + frames[0] + b"\x00\x04\x10\x00")  # DATA len 4096
+    assert kinds(events) == ["SyncReceived", "PacketReceived"]
+    assert s.data_to_send() == b"" and s.packets_done == 1  # the app stores packet 1 first
+    assert_fails(s, None, "DATA length 4096 outside 3..1026")

@@ -1,4 +1,7 @@
-"""Property tests: fragmentation never changes the outcome; random input only raises our error."""
+"""Property tests: fragmentation never changes the outcome; random input only raises our error.
+
+Chunks are never empty: ``receive_data(b"")`` is end-of-stream, fed once at the end.
+"""
 
 from __future__ import annotations
 
@@ -35,31 +38,47 @@ def device_stream(files: list[tuple[str, bytes]]) -> bytes:
     return b"".join(out)
 
 
-def drive(stream: bytes, cuts: list[int]) -> tuple[list[ft.Event], bytes, dict[str, bytes]]:
-    """Feed ``stream`` split at ``cuts``; act like the server app on each event."""
+Outcome = tuple[list[ft.Event], bytes, dict[str, bytes], str | None]
+
+
+def drive(stream: bytes, cuts: list[int]) -> Outcome:
+    """Feed ``stream`` split at ``cuts``, then end-of-stream; act like the server app.
+
+    Returns the events, the bytes sent, the files received and the DeviceProtocolError's
+    reason, if one was raised (feeding stops there, as a server closes the socket).
+    """
     s = ft.CameraSession(ft.SessionConfig(request_metadata=False))
     events: list[ft.Event] = []
     sent = bytearray()
     files: dict[str, bytearray] = {}
     bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(stream))), len(stream)]
-    for a, b in itertools.pairwise(bounds):
-        new = s.receive_data(stream[a:b])
-        while new:
-            for ev in new:
-                events.append(ev)
-                if isinstance(ev, ft.InitReceived) and not ev.repeat:
-                    s.accept()
-                elif isinstance(ev, ft.FileOffered):
-                    files[ev.file] = bytearray()
-                    s.resume()
-                elif isinstance(ev, ft.PacketReceived):
-                    files[ev.file] += ev.data
-                elif isinstance(ev, ft.FileCompleted):
-                    s.file_committed()
-            new = s.receive_data(b"") if s.buffered else []
-        sent += s.data_to_send()
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds)]
+    try:
+        for chunk in chunks:
+            new = s.receive_data(chunk)
+            while new:
+                for ev in new:
+                    events.append(ev)
+                    if isinstance(ev, ft.InitReceived) and not ev.repeat:
+                        s.accept()
+                    elif isinstance(ev, ft.FileOffered):
+                        files[ev.file] = bytearray()
+                        s.resume()
+                    elif isinstance(ev, ft.PacketReceived):
+                        files[ev.file] += ev.data
+                    elif isinstance(ev, ft.FileCompleted):
+                        s.file_committed()
+                sent += s.data_to_send()
+                new = s.next_events()
+        (closed,) = s.receive_data(b"")
+        assert isinstance(closed, ft.ConnectionClosed)
+        events.append(closed)
+        error = None
+    except DeviceProtocolError as exc:
+        error = exc.reason
+    sent += s.data_to_send()
     assert s.state is ft.State.CLOSED
-    return events, bytes(sent), {k: bytes(v) for k, v in files.items()}
+    return events, bytes(sent), {k: bytes(v) for k, v in files.items()}, error
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -70,6 +89,7 @@ def test_any_fragmentation_gives_the_same_result(files, data) -> None:
     whole = drive(stream, [])
     assert drive(stream, cuts) == whole
     assert whole[2] == dict(files)
+    assert whole[0][-1] == ft.ConnectionClosed(None, 0, 0, 0) and whole[3] is None
 
 
 def test_one_byte_at_a_time() -> None:
@@ -87,6 +107,8 @@ def test_garbage_anywhere_raises_only_device_protocol_error(prefix_files, noise,
     s = ft.CameraSession(ft.SessionConfig(request_metadata=True, max_retries=3))
     try:
         for chunk in (stream[:at], noise, stream[at:]):
+            if not chunk:
+                continue
             new = s.receive_data(chunk)
             while new:
                 for ev in new:
@@ -98,9 +120,12 @@ def test_garbage_anywhere_raises_only_device_protocol_error(prefix_files, noise,
                         s.file_committed()
                 if s.state is ft.State.AWAIT_METADATA:
                     s.metadata_timed_out()
-                new = s.receive_data(b"")
+                new = s.next_events()
+        (closed,) = s.receive_data(b"")
+        assert isinstance(closed, ft.ConnectionClosed)
     except DeviceProtocolError:
         assert s.state is ft.State.CLOSED
+    assert s.state is ft.State.CLOSED
 
 
 @settings(max_examples=300, deadline=None)
@@ -109,5 +134,18 @@ def test_random_bytes_from_the_first_byte(noise: bytes) -> None:
     s = ft.CameraSession()
     try:
         s.receive_data(noise)
+        s.next_events()  # an error latched behind good events
+        s.receive_data(b"")
     except DeviceProtocolError:
         assert s.state is ft.State.CLOSED
+        assert s.data_to_send().endswith(fr.encode_close())
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(files=FILE_SETS, noise=st.binary(min_size=1, max_size=40), data=st.data())
+def test_events_before_bad_input_do_not_depend_on_fragmentation(files, noise, data) -> None:
+    good = device_stream(files)
+    at = data.draw(st.integers(0, len(good)))
+    stream = good[:at] + noise + good[at:]
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=40))
+    assert drive(stream, cuts) == drive(stream, [])
