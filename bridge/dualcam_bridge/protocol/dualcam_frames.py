@@ -78,6 +78,56 @@ def files_in_settings(settings: int) -> tuple[str, ...]:
     return tuple(name for bit, name in FILE_BITS if flags & bit)
 
 
+# Commands whose payload has one size; DATA, metadata and path answers are checked apart.
+_FIXED_LENGTHS = {CMD_START: 6, CMD_SYNC: 4, CMD_STATUS: 4}
+
+
+@dataclass(frozen=True, slots=True)
+class InitPacket:
+    """The 16-byte packet a camera opens with: ``0000 | protocol u16 | IMEI u64 | settings``."""
+
+    protocol_id: int
+    imei: str
+    settings: int
+
+    @classmethod
+    def parse(cls, buf: bytes | bytearray, pos: int = 0) -> InitPacket:
+        header, protocol_id, imei_int, settings = _INIT.unpack_from(buf, pos)
+        if header != 0:
+            raise DeviceProtocolError(f"init packet header 0x{header:04x}, expected 0x0000")
+        imei = str(imei_int)
+        if len(imei) != 15:
+            raise DeviceProtocolError(f"IMEI {imei} is not 15 digits")
+        return cls(protocol_id, imei, settings)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The files the camera has, in the order the server asks for them."""
+        return files_in_settings(self.settings)
+
+    @property
+    def adas(self) -> bool:
+        """It also announces an ADAS/DSM file (which this server does not fetch)."""
+        return bool((self.settings >> 24) & ADAS_BIT)
+
+    @property
+    def unknown_bits(self) -> int:
+        return (self.settings >> 24) & ~KNOWN_BITS
+
+
+def check_frame_length(cmd: int, length: int, largest: int) -> None:
+    """Refuse a frame header whose length its command cannot have (or over ``largest``)."""
+    expected = _FIXED_LENGTHS.get(cmd)
+    if expected is not None and length != expected:
+        raise DeviceProtocolError(f"command 0x{cmd:04x} with length {length}, expected {expected}")
+    if cmd == CMD_DATA and not 3 <= length <= DATA_LEN_MAX:
+        raise DeviceProtocolError(f"DATA length {length} outside 3..{DATA_LEN_MAX}")
+    if cmd in (CMD_META, CMD_PATH) and not 1 <= length <= 255:
+        raise DeviceProtocolError(f"command 0x{cmd:04x} with length {length}")
+    if length > largest:
+        raise DeviceProtocolError(f"command 0x{cmd:04x} with length {length}")
+
+
 @dataclass(frozen=True, slots=True)
 class FileMetadata:
     """The 0x000B answer to a metadata request (firmware 03.27.04 and newer)."""

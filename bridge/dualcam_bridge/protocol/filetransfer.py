@@ -43,31 +43,28 @@ import struct
 from dataclasses import dataclass
 from typing import NoReturn
 
-from .crc import crc16_dualcam
 from .dualcam_frames import (
-    ADAS_BIT,
     CMD_DATA,
     CMD_META,
-    CMD_PATH,
     CMD_START,
     CMD_STATUS,
     CMD_SYNC,
     DATA_LEN_MAX,
     FILE_TYPE_CODES,
     INIT_SIZE,
-    KNOWN_BITS,
-    PACKET_DATA_MAX,
     STATUS_NAMES,
     STATUS_UNAVAILABLE,
     FileMetadata,
+    InitPacket,
+    check_frame_length,
     encode_close,
     encode_file_request,
     encode_metadata_request,
     encode_repeat_init,
     encode_resume,
-    files_in_settings,
 )
 from .errors import DeviceProtocolError, LocalProtocolError
+from .packet_chain import FileTransfer, Verdict
 from .transfer_events import (
     ConnectionClosed,
     DeviceStatus,
@@ -117,8 +114,6 @@ MAX_UNKNOWN_FRAMES = 8
 UNKNOWN_FRAME_MAX = 4096
 
 _HDR = struct.Struct(">HH")
-_FIXED_LENGTHS = {CMD_START: 6, CMD_SYNC: 4, CMD_STATUS: 4}
-_INIT = struct.Struct(">HHQI")
 _U32 = struct.Struct(">I")
 _START = struct.Struct(">IH")
 
@@ -143,22 +138,6 @@ _PAUSED = frozenset({State.AWAIT_ACCEPT, State.AWAIT_RESUME, State.AWAIT_COMMIT,
 
 
 @dataclass(slots=True)
-class _FileState:
-    file: str
-    metadata: FileMetadata | None = None
-    packets: int = 0
-    file_crc: int = 0
-    next_packet: int = 1  # the next packet we want to append
-    expect: int = 1  # the packet number the next DATA carries (after SYNC)
-    chain: int | None = 0  # CRC init for the next DATA; None = unknown (accept init 0)
-    whole_crc: int = 0  # CRC of everything appended so far (= chain when unbroken)
-    first_after_sync: bool = True
-    spliced: bool = False  # continues data received in an earlier connection
-    trust_splice: bool = True
-    bad_in_row: int = 0
-
-
-@dataclass(slots=True)
 class SessionConfig:
     request_metadata: bool = True
     max_packets: int = 64 * 1024  # 64 MiB
@@ -179,7 +158,7 @@ class CameraSession:
         self._buf = bytearray()
         self._out = bytearray()
         self._queue: list[str] = []
-        self._file: _FileState | None = None
+        self._file: FileTransfer | None = None
         self._ask_metadata = self.config.request_metadata
         self._unknown_frames = 0
         self._error: DeviceProtocolError | None = None  # raised by the next call
@@ -198,7 +177,7 @@ class CameraSession:
 
     @property
     def packets_done(self) -> int:
-        return self._file.next_packet - 1 if self._file else 0
+        return self._file.packets_done if self._file else 0
 
     def data_to_send(self) -> bytes:
         """Bytes the server must write to the camera now."""
@@ -271,13 +250,7 @@ class CameraSession:
         """
         self._require(State.AWAIT_RESUME)
         f = self._require_file()
-        if not 1 <= next_packet <= f.packets:
-            next_packet, crc = 1, 0
-        f.next_packet = next_packet
-        f.chain = crc
-        f.whole_crc = crc
-        f.spliced = next_packet > 1
-        f.trust_splice = trusted
+        f.resume(next_packet, crc, trusted)
         self._send_resume(f)
 
     def file_committed(self) -> None:
@@ -323,7 +296,7 @@ class CameraSession:
                     self._receive_data(view[pos + 4 : end], events)
                     pos = end
                     continue
-                self._check_length(cmd, length)
+                check_frame_length(cmd, length, UNKNOWN_FRAME_MAX)
                 if size < end:
                     break
                 self._receive_frame(cmd, view[pos + 4 : end], events)
@@ -366,7 +339,7 @@ class CameraSession:
         if self.state is not state:
             raise LocalProtocolError(f"not allowed in state {self.state.value}")
 
-    def _require_file(self) -> _FileState:
+    def _require_file(self) -> FileTransfer:
         if self._file is None:  # pragma: no cover - guarded by the state checks
             raise LocalProtocolError("no file in progress")
         return self._file
@@ -375,42 +348,22 @@ class CameraSession:
         self._file = None
         self.close()
 
-    def _check_length(self, cmd: int, length: int) -> None:
-        expected = _FIXED_LENGTHS.get(cmd)
-        if expected is not None and length != expected:
-            raise DeviceProtocolError(
-                f"command 0x{cmd:04x} with length {length}, expected {expected}"
-            )
-        if cmd == CMD_DATA and not 3 <= length <= DATA_LEN_MAX:
-            raise DeviceProtocolError(f"DATA length {length} outside 3..{DATA_LEN_MAX}")
-        if cmd in (CMD_META, CMD_PATH) and not 1 <= length <= 255:
-            raise DeviceProtocolError(f"command 0x{cmd:04x} with length {length}")
-        if length > UNKNOWN_FRAME_MAX:
-            raise DeviceProtocolError(f"command 0x{cmd:04x} with length {length}")
-
     def _receive_init(self, buf: bytearray, pos: int) -> InitReceived:
-        header, protocol_id, imei_int, settings = _INIT.unpack_from(buf, pos)
-        if header != 0:
-            raise DeviceProtocolError(f"init packet header 0x{header:04x}, expected 0x0000")
-        imei = str(imei_int)
-        if len(imei) != 15:
-            raise DeviceProtocolError(f"IMEI {imei} is not 15 digits")
+        init = InitPacket.parse(buf, pos)
         repeat = self.state is State.AWAIT_REINIT
-        if repeat and imei != self.imei:
-            raise DeviceProtocolError(f"repeated init from IMEI {imei}, expected {self.imei}")
-        self.imei = imei
-        self.protocol_id = protocol_id
-        files = files_in_settings(settings)
-        flags = settings >> 24
+        if repeat and init.imei != self.imei:
+            raise DeviceProtocolError(f"repeated init from IMEI {init.imei}, expected {self.imei}")
+        self.imei, self.protocol_id = init.imei, init.protocol_id
+        files = init.files
         event = InitReceived(
-            protocol_id=protocol_id,
-            imei=imei,
-            settings=settings,
+            protocol_id=init.protocol_id,
+            imei=init.imei,
+            settings=init.settings,
             files=files,
-            adas=bool(flags & ADAS_BIT),
-            unknown_bits=flags & ~KNOWN_BITS,
+            adas=init.adas,
+            unknown_bits=init.unknown_bits,
             repeat=repeat,
-            protocol_supported=protocol_id in SUPPORTED_PROTOCOL_IDS,
+            protocol_supported=init.protocol_id in SUPPORTED_PROTOCOL_IDS,
         )
         self._queue = list(files)
         if repeat:
@@ -428,7 +381,7 @@ class CameraSession:
                 self._out += encode_repeat_init()
                 self.state = State.AWAIT_REINIT
             return
-        self._file = _FileState(self._queue.pop(0))
+        self._file = FileTransfer(self._queue.pop(0))
         if self._ask_metadata:
             self._out += encode_metadata_request(self._file.file)
             self.state = State.AWAIT_METADATA
@@ -440,7 +393,7 @@ class CameraSession:
         self._out += encode_file_request(f.file)
         self.state = State.AWAIT_START
 
-    def _send_resume(self, f: _FileState) -> None:
+    def _send_resume(self, f: FileTransfer) -> None:
         self._out += encode_resume(f.next_packet)
         f.first_after_sync = True
         self.state = State.AWAIT_SYNC
@@ -523,76 +476,40 @@ class CameraSession:
 
     def _receive_sync(self, offset: int, events: list[Event]) -> None:
         f = self._require_file()
-        offset = offset or 1  # 0 means "from the start" to some implementations
-        if offset > f.next_packet:
-            # A gap would corrupt the file: insist on the packet we need.
-            self._bad_packet(f, f"SYNC to packet {offset}, wanted {f.next_packet}", events)
+        verdict, reason = f.sync(offset)
+        if verdict is Verdict.REJECT:
+            self._bad_packet(f, reason, events)
             return
-        if offset == 1 and f.next_packet > 1:
+        if verdict is Verdict.RESTART:
             events.append(FileRestarted(f.file, "device restarted the file from packet 1"))
-            f.next_packet, f.chain, f.whole_crc, f.spliced = 1, 0, 0, False
-        elif offset != f.next_packet:
-            f.chain = None  # re-sent packets we already hold; their chain is unknown
-        f.expect = offset
-        f.first_after_sync = True
         self.state = State.RECEIVING
-        events.append(SyncReceived(f.file, offset, resumed=offset > 1))
+        events.append(SyncReceived(f.file, f.expect, resumed=f.expect > 1))
 
     def _receive_data(self, payload: memoryview, events: list[Event]) -> None:
         f = self._require_file()
-        n = len(payload) - 2
-        data = payload[:n]
-        sent_crc = (payload[n] << 8) | payload[n + 1]
         index = f.expect
-        if index > f.packets:
-            raise DeviceProtocolError(f"DATA packet {index} beyond the {f.packets} announced")
-        if index < f.next_packet and f.chain is None:
-            # A packet we already hold, re-sent after a SYNC to an earlier one: its chain
-            # init is unknown, but its CRC is the chain for the next one.
-            f.chain, f.expect, f.first_after_sync = sent_crc, index + 1, False
-            return
-        chain_is_whole = f.chain == f.whole_crc
-        chained_ok = f.chain is not None and crc16_dualcam(data, f.chain) == sent_crc
-        if not chained_ok:
-            zero_ok = f.first_after_sync and crc16_dualcam(data) == sent_crc
-            if not zero_ok:
-                self._bad_packet(f, f"bad CRC on packet {index}", events)
-                return
-            if f.spliced and not f.trust_splice and index == f.next_packet:
-                # Stored prefix of unknown origin and the device does not continue it.
-                events.append(FileRestarted(f.file, "resumed packet does not chain"))
-                f.next_packet, f.chain, f.whole_crc, f.spliced = 1, 0, 0, False
-                self._send_resume(f)
-                return
-        if index < f.packets and n != PACKET_DATA_MAX:
-            self._bad_packet(f, f"packet {index} has {n} bytes, not {PACKET_DATA_MAX}", events)
-            return
-        f.first_after_sync = False
-        f.bad_in_row = 0
-        f.chain = sent_crc
-        f.expect = index + 1
-        if index < f.next_packet:
-            return  # a packet we already hold, re-sent after a SYNC to an earlier one
-        if chained_ok and chain_is_whole:
-            f.whole_crc = sent_crc
-        else:
-            f.whole_crc = crc16_dualcam(data, f.whole_crc)
-        f.next_packet = index + 1
-        events.append(PacketReceived(f.file, index, bytes(data)))
-        if index == f.packets:
-            self._complete(f, events)
+        verdict, reason = f.data(payload)
+        if verdict is Verdict.ACCEPT:
+            events.append(PacketReceived(f.file, index, bytes(payload[:-2])))
+            if index == f.packets:
+                self._complete(f, events)
+        elif verdict is Verdict.REJECT:
+            self._bad_packet(f, reason, events)
+        elif verdict is Verdict.RESTART:
+            events.append(FileRestarted(f.file, reason))
+            self._send_resume(f)
 
-    def _complete(self, f: _FileState, events: list[Event]) -> None:
-        crc_ok = None if f.file_crc == 0 else f.whole_crc == f.file_crc
+    def _complete(self, f: FileTransfer, events: list[Event]) -> None:
+        crc_ok = f.crc_ok
         if crc_ok is False and f.spliced:
             events.append(FileRestarted(f.file, "file CRC does not match after a resume"))
-            f.next_packet, f.chain, f.whole_crc, f.spliced = 1, 0, 0, False
+            f.restart()
             self._send_resume(f)
             return
         self.state = State.AWAIT_COMMIT
         events.append(FileCompleted(f.file, f.packets, f.whole_crc, crc_ok, f.metadata))
 
-    def _bad_packet(self, f: _FileState, reason: str, events: list[Event]) -> None:
+    def _bad_packet(self, f: FileTransfer, reason: str, events: list[Event]) -> None:
         f.bad_in_row += 1
         events.append(PacketRejected(f.file, f.expect, reason, f.bad_in_row))
         if f.bad_in_row > self.config.max_retries:
