@@ -32,7 +32,7 @@ from dualcam_bridge.allowlist import DeviceAllowList
 from dualcam_bridge.avl import server as avl_server
 from dualcam_bridge.avl.service import AvlService
 from dualcam_bridge.config import AvlConfig
-from dualcam_bridge.events import BridgeEvent, SosTriggered
+from dualcam_bridge.events import DomainEvent, SosTriggered
 from dualcam_bridge.protocol.avl_events import LoginAnswer
 from dualcam_bridge.protocol.avl_tracker import AvlTrackerConnection
 from dualcam_bridge.protocol.codec8 import AvlRecord, encode_avl_packet
@@ -106,7 +106,7 @@ async def handled_rate(trackers: int, seconds: float, data_dir: Path) -> float:
     io: dict[int, int | bytes] = {239: 1, 240: 1, 21: 4, 66: 12850, 67: 4100, 16: 1234567}
     io |= {497: 3, 498: 3, 11: 893700218, 14: 500686954, 113: 87, 24: 63, 181: 9}
 
-    async def ignore(event: BridgeEvent) -> None:
+    async def ignore(event: DomainEvent) -> None:
         return None
 
     service = AvlService(LOOPBACK, data_dir, DeviceAllowList(), ignore)
@@ -143,7 +143,7 @@ async def sos_latency(
     emitted = asyncio.Event()
     emitted_at = 0.0
 
-    async def on_event(event: BridgeEvent) -> None:
+    async def on_event(event: DomainEvent) -> None:
         nonlocal emitted_at
         if isinstance(event, SosTriggered):
             emitted_at = time.perf_counter()

@@ -19,11 +19,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, overload
 
-from .events import BridgeEvent, EventHandler
+from .events import DomainEvent, EventHandler
 
 log = logging.getLogger(__name__)
 
-E = TypeVar("E", bound=BridgeEvent)
+E = TypeVar("E", bound=DomainEvent)
 
 
 class _Delivery:
@@ -31,7 +31,7 @@ class _Delivery:
 
     __slots__ = ("done", "queue")
 
-    def __init__(self, first: BridgeEvent) -> None:
+    def __init__(self, first: DomainEvent) -> None:
         self.queue = [first]
         self.done = False
 
@@ -50,7 +50,7 @@ class EventBus:
     """
 
     def __init__(self, *, open: bool = True) -> None:
-        self._subscribers: list[tuple[EventHandler, tuple[type[BridgeEvent], ...]]] = []
+        self._subscribers: list[tuple[EventHandler, tuple[type[DomainEvent], ...]]] = []
         self._open = asyncio.Event()
         if open:
             self._open.set()
@@ -80,7 +80,7 @@ class EventBus:
 
         return unsubscribe
 
-    async def emit(self, event: BridgeEvent) -> None:
+    async def emit(self, event: DomainEvent) -> None:
         """Deliver ``event`` to the subscribers, in subscription order; never raises."""
         await self._open.wait()
         running = _current.get()
@@ -96,7 +96,7 @@ class EventBus:
             delivery.done = True
             _current.reset(token)
 
-    async def _deliver(self, event: BridgeEvent) -> None:
+    async def _deliver(self, event: DomainEvent) -> None:
         for handler, types in list(self._subscribers):
             if types and not isinstance(event, types):
                 continue

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .app import Bridge
 from .config import AvlConfig, CameraConfig, Config
-from .events import BridgeEvent, MediaCompleted
+from .events import DomainEvent, MediaCompleted
 from .mqtt.config import MqttConfig
 from .mqtt.listen import describe
 from .simulator.camera import Faults, SimulatedCamera, make_captures
@@ -46,7 +46,7 @@ async def run_demo(
             line = describe(topic, payload, qos, retain)
             out("mqtt → " + (line if len(line) <= 200 else line[:197] + "…"))
 
-    async def show(event: BridgeEvent) -> None:
+    async def show(event: DomainEvent) -> None:
         if isinstance(event, MediaCompleted) and event.imei != CRASH_IMEI:
             done.append(event)
             out(_describe(event))

@@ -29,10 +29,10 @@ __all__ = [
     "CAMERA_STATE_NAMES",
     "SOS_TRIGGER_NAMES",
     "TRIGGER_NAMES",
-    "BridgeEvent",
     "Camera",
     "CameraStateChanged",
     "DeviceSeen",
+    "DomainEvent",
     "EventHandler",
     "MediaCompleted",
     "MediaKind",
@@ -186,7 +186,7 @@ class DeviceSeen:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-BridgeEvent = (
+DomainEvent = (
     MediaCompleted
     | TransferProgress
     | CameraStateChanged
@@ -196,4 +196,4 @@ BridgeEvent = (
     | TrackerAvailability
     | DeviceSeen
 )
-EventHandler = Callable[[BridgeEvent], Awaitable[None]]
+EventHandler = Callable[[DomainEvent], Awaitable[None]]

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from typing import Any, Generic, TypeVar
 
-from .events import BridgeEvent, EventHandler
+from .events import DomainEvent, EventHandler
 from .protocol.errors import DeviceProtocolError
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class DeviceListener(Generic[C]):
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def emit(self, event: BridgeEvent) -> None:
+    async def emit(self, event: DomainEvent) -> None:
         """Hand one event to the bus (``EventBus.emit``); dropped when nobody listens."""
         if self.on_event is not None:
             await self.on_event(event)

@@ -20,7 +20,7 @@ from dualcam_bridge.camera.server import CameraServer
 from dualcam_bridge.camera.store import MediaStore
 from dualcam_bridge.config import AvlConfig, CameraConfig
 from dualcam_bridge.config_fields import parse
-from dualcam_bridge.events import BridgeEvent, MediaCompleted
+from dualcam_bridge.events import DomainEvent, MediaCompleted
 from dualcam_bridge.protocol.avl_events import LoginAnswer, RecordsAcked
 from dualcam_bridge.protocol.avl_tracker import AvlTrackerConnection
 from dualcam_bridge.protocol.codec8 import AvlRecord
@@ -35,7 +35,7 @@ class AvlHarness:
         self.avl = avl
         self.store = store
         self.camera = camera
-        self.events: list[BridgeEvent] = []
+        self.events: list[DomainEvent] = []
         self._changed = asyncio.Event()
 
     @property
@@ -48,7 +48,7 @@ class AvlHarness:
     def camera_port(self) -> int:
         return self.camera.port
 
-    async def emit(self, event: BridgeEvent) -> None:
+    async def emit(self, event: DomainEvent) -> None:
         self.events.append(event)
         self._changed.set()
 
@@ -98,7 +98,7 @@ async def running_avl(
     harness = AvlHarness(service, store, camera)
     bus.subscribe(service.on_media_completed, MediaCompleted)
 
-    async def record(event: BridgeEvent) -> None:
+    async def record(event: DomainEvent) -> None:
         await harness.emit(event)  # looked up per event: a test may replace harness.emit
 
     bus.subscribe(record)

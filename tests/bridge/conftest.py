@@ -14,7 +14,7 @@ import pytest
 
 from dualcam_bridge.app import Bridge
 from dualcam_bridge.config import validate
-from dualcam_bridge.events import BridgeEvent, MediaCompleted
+from dualcam_bridge.events import DomainEvent, MediaCompleted
 
 
 class RunningBridge:
@@ -23,7 +23,7 @@ class RunningBridge:
     def __init__(self, bridge: Bridge) -> None:
         self.bridge = bridge
         self.media: list[MediaCompleted] = []
-        self.events: list[BridgeEvent] = []
+        self.events: list[DomainEvent] = []
         self.changed = asyncio.Event()
 
     @property
@@ -34,7 +34,7 @@ class RunningBridge:
     def data_dir(self) -> Path:
         return self.bridge.config.data_dir
 
-    async def record(self, event: BridgeEvent) -> None:
+    async def record(self, event: DomainEvent) -> None:
         self.events.append(event)
         if isinstance(event, MediaCompleted):
             self.media.append(event)

@@ -11,7 +11,7 @@ import pytest
 
 from dualcam_bridge.bus import EventBus
 from dualcam_bridge.events import (
-    BridgeEvent,
+    DomainEvent,
     MediaCompleted,
     SosClipLinked,
     TrackerAvailability,
@@ -33,7 +33,7 @@ async def test_subscribers_get_events_in_subscription_order_and_by_type() -> Non
     bus = EventBus()
     seen: list[tuple[str, str]] = []
 
-    async def everything(event: BridgeEvent) -> None:
+    async def everything(event: DomainEvent) -> None:
         seen.append(("all", type(event).__name__))
 
     async def only_media(event: MediaCompleted) -> None:
@@ -57,12 +57,12 @@ async def test_a_failing_subscriber_is_logged_with_type_and_imei_and_never_raise
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     bus = EventBus()
-    after: list[BridgeEvent] = []
+    after: list[DomainEvent] = []
 
-    async def broken(event: BridgeEvent) -> None:
+    async def broken(event: DomainEvent) -> None:
         raise RuntimeError("subscriber bug")
 
-    async def record(event: BridgeEvent) -> None:
+    async def record(event: DomainEvent) -> None:
         after.append(event)
 
     bus.subscribe(broken)
@@ -84,7 +84,7 @@ async def test_an_event_caused_by_another_is_delivered_after_it_whatever_the_ord
         await bus.emit(link)
         seen.append("linker emitted link")
 
-    async def publisher(event: BridgeEvent) -> None:
+    async def publisher(event: DomainEvent) -> None:
         seen.append(f"publisher got {type(event).__name__}")
 
     bus.subscribe(linker, MediaCompleted)
@@ -101,9 +101,9 @@ async def test_an_event_caused_by_another_is_delivered_after_it_whatever_the_ord
 
 async def test_a_held_bus_delivers_nothing_until_opened() -> None:
     bus = EventBus(open=False)
-    seen: list[BridgeEvent] = []
+    seen: list[DomainEvent] = []
 
-    async def record(event: BridgeEvent) -> None:
+    async def record(event: DomainEvent) -> None:
         seen.append(event)
 
     bus.subscribe(record)
@@ -120,7 +120,7 @@ async def test_concurrent_emitters_do_not_join_each_others_delivery() -> None:
     gate = asyncio.Event()
     seen: list[str] = []
 
-    async def slow(event: BridgeEvent) -> None:
+    async def slow(event: DomainEvent) -> None:
         if isinstance(event, MediaCompleted):
             await gate.wait()
         seen.append(type(event).__name__)

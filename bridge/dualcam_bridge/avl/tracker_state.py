@@ -31,9 +31,9 @@ from typing import Any
 
 from ..clock import now_utc
 from ..events import (
-    BridgeEvent,
     Camera,
     CameraStateChanged,
+    DomainEvent,
     Position,
     PositionUpdated,
     SosClipLinked,
@@ -86,7 +86,7 @@ class HandledRecords:
     """What one packet produced: events to deliver, then ``TrackerState.delivered``."""
 
     imei: str
-    events: list[BridgeEvent] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
     keys: list[bytes] = field(default_factory=list)  # rows to mark handled after delivery
     new: int = 0
     duplicates: int = 0
@@ -96,7 +96,7 @@ class HandledRecords:
 class _Pending:
     record: AvlRecord
     key: bytes
-    events: list[BridgeEvent]
+    events: list[DomainEvent]
 
 
 class TrackerState:
@@ -214,8 +214,8 @@ class TrackerState:
         record: AvlRecord,
         cameras: dict[Camera, tuple[int, int]],
         changed: set[Camera],
-    ) -> list[BridgeEvent]:
-        events: list[BridgeEvent] = []
+    ) -> list[DomainEvent]:
+        events: list[DomainEvent] = []
         ts = to_ms(record.timestamp)
         for io_id, camera in CAMERA_IOS:
             value = record.io.get(io_id)
@@ -239,12 +239,12 @@ class TrackerState:
 
     def _sos_events(
         self, imei: str, record: AvlRecord, key: bytes, received_at: datetime
-    ) -> list[BridgeEvent]:
+    ) -> list[DomainEvent]:
         value = record.io.get(IO_SOS)
         if not isinstance(value, int) or record.event_io_id not in (0, IO_SOS):
             return []
         sos = SosTriggered(imei, value, record.timestamp, record_position(record), key.hex())
-        events: list[BridgeEvent] = [sos]
+        events: list[DomainEvent] = [sos]
         if self.linker is not None:
             events.extend(self.linker.sos_recorded(sos, received_at))
         return events
@@ -281,13 +281,13 @@ class TrackerState:
 # ---- events kept for redelivery ------------------------------------------------------------
 
 
-def _owed(events: list[BridgeEvent]) -> bool:
+def _owed(events: list[DomainEvent]) -> bool:
     # A position is superseded by the next record anyway: it is not worth a second write
     # per packet. Camera states, SOS and clip links are owed until delivered.
     return any(not isinstance(e, PositionUpdated) for e in events)
 
 
-def _owed_events(events: list[BridgeEvent]) -> tuple[str | None, int]:
+def _owed_events(events: list[DomainEvent]) -> tuple[str | None, int]:
     """(events JSON, handled flag) of a new record's row."""
     return (_events_to_json(events), 0) if _owed(events) else (None, 1)
 
@@ -314,7 +314,7 @@ def _position_from(d: dict[str, Any] | None) -> Position | None:
     )
 
 
-def _events_to_json(events: list[BridgeEvent]) -> str | None:
+def _events_to_json(events: list[DomainEvent]) -> str | None:
     out: list[dict[str, Any]] = []
     for ev in events:
         match ev:
@@ -336,11 +336,11 @@ def _events_to_json(events: list[BridgeEvent]) -> str | None:
     return json.dumps(out, separators=(",", ":")) if out else None
 
 
-def _events_from_json(imei: str, text: str | None) -> list[BridgeEvent]:
+def _events_from_json(imei: str, text: str | None) -> list[DomainEvent]:
     return [_event_from(imei, d) for d in json.loads(text)] if text else []
 
 
-def _event_from(imei: str, d: dict[str, Any]) -> BridgeEvent:
+def _event_from(imei: str, d: dict[str, Any]) -> DomainEvent:
     match d["t"]:
         case "camera":
             return CameraStateChanged(imei, d["camera"], d["value"], from_ms(d["ts"]))

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..events import (
-    BridgeEvent,
     CameraStateChanged,
     DeviceSeen,
+    DomainEvent,
     MediaCompleted,
     PositionUpdated,
     SosTriggered,
@@ -42,7 +42,7 @@ class DeviceUpdate:
     renamed: bool = False
 
 
-def _event_time(event: BridgeEvent) -> datetime | None:
+def _event_time(event: DomainEvent) -> datetime | None:
     """When an event says its device was there (None: the event does not make it known)."""
     match event:
         case MediaCompleted():
@@ -73,7 +73,7 @@ class SeenDevices:
         """Every known IMEI, sorted."""
         return sorted(self._devices)
 
-    def track(self, event: BridgeEvent) -> DeviceUpdate | None:
+    def track(self, event: DomainEvent) -> DeviceUpdate | None:
         """Record the device behind an event; the update when there is one to publish.
 
         A ``DeviceSeen`` always updates the record (last seen, name); any other event only

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from .. import __version__
 from ..events import (
-    BridgeEvent,
     CameraStateChanged,
     DeviceSeen,
+    DomainEvent,
     MediaCompleted,
     PositionUpdated,
     SosTriggered,
@@ -28,7 +28,7 @@ from .outbox import OutMessage, Priority
 
 log = logging.getLogger(__name__)
 
-BRIDGE = "bridge"  # the outbox lane of the bridge's own messages
+BRIDGE_LANE = "bridge"  # the outbox lane of the bridge's own messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class EventMessages:
         self._info = info
         self._started_at = started_at
 
-    def for_event(self, event: BridgeEvent) -> Batch | None:
+    def for_event(self, event: DomainEvent) -> Batch | None:
         """The messages of one event (device updates excepted: see :meth:`device_update`)."""
         tp = self.topics
         match event:
@@ -98,7 +98,7 @@ class EventMessages:
             self._info.avl_port,
             devices,
         )
-        return self._state(BRIDGE, self.topics.bridge_info, payload)
+        return self._state(BRIDGE_LANE, self.topics.bridge_info, payload)
 
     def _media(self, event: MediaCompleted) -> Batch:
         imei, tp = event.imei, self.topics

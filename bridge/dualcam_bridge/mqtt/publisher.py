@@ -22,13 +22,13 @@ from typing import Any
 
 import aiomqtt
 
-from ..events import BridgeEvent, TransferProgress
+from ..events import DomainEvent, TransferProgress
 from . import topics as t
 from .client import CONNECT_TIMEOUT_S, Backoff, MqttConnection
 from .commands import CommandHandler, run_command, unavailable_command_handler
 from .config import MqttConfig
 from .devices import SeenDevices
-from .messages import BRIDGE, BridgeInfo, EventMessages
+from .messages import BRIDGE_LANE, BridgeInfo, EventMessages
 from .outbox import Outbox, OutboxItem, OutMessage, open_db
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class MqttPublisher:
 
     # -- events in ---------------------------------------------------------------------------
 
-    async def handle_event(self, event: BridgeEvent) -> None:
+    async def handle_event(self, event: DomainEvent) -> None:
         """Turn one domain event into contract messages (an ``EventHandler``).
 
         A failure (the outbox cannot be written) raises to the bus, the one error boundary.
@@ -195,7 +195,7 @@ class MqttPublisher:
         self._published(self.topics.bridge_status, t.OFFLINE, 1, True)
 
     async def _announce_and_deliver(self, client: aiomqtt.Client) -> None:
-        status = OutboxItem(0, BRIDGE, self.topics.bridge_status, 1, True, None, None)
+        status = OutboxItem(0, BRIDGE_LANE, self.topics.bridge_status, 1, True, None, None)
         await self._publish(client, status, t.ONLINE)
         await self._republish_retained(client)
         self._client = client

@@ -15,7 +15,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..events import BridgeEvent, EventHandler, SosClipLinked, SosTriggered
+from ..events import DomainEvent, EventHandler, SosClipLinked, SosTriggered
 from .camera import SimulatedCamera
 from .tracker import SimulatedTracker, TrackerFaults, TrackerResult
 
@@ -129,7 +129,7 @@ async def demo_crash(
     links: list[SosClipLinked] = []
     both = asyncio.Event()
 
-    async def show(event: BridgeEvent) -> None:
+    async def show(event: DomainEvent) -> None:
         if isinstance(event, SosTriggered) and event.imei == imei:
             sos.append(event)
             pos = event.position
