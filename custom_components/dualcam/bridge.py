@@ -243,7 +243,7 @@ class DualCamBridge:
             manufacturer=MANUFACTURER,
             model=MODEL,
             serial_number=vehicle.imei,
-            via_device_id=self.device_id,
+            via_device=self.device_identifier,
         )
         if vehicle.device_id is None:
             vehicle.device_id = device.id

@@ -84,7 +84,7 @@ class DualCamMediaSource(MediaSource):
         vehicle = entry.runtime_data.vehicles.get(imei)
         if vehicle and vehicle.name:
             return vehicle.name
-        device = async_entry_device(self.hass, entry.entry_id, (DOMAIN, imei))
+        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, imei)})
         return (device.name_by_user or device.name or imei) if device else imei
 
     async def _async_browse_vehicles(
