@@ -16,6 +16,7 @@ import voluptuous as vol
 import yaml
 
 from .config_fields import ConfigError, check, parse, section
+from .contract import is_imei
 from .mqtt.config import MqttConfig
 from .protocol.avl_connection import DEFAULT_MAX_FRAME_SIZE
 
@@ -37,13 +38,14 @@ CONNECTIONS = vol.All(int, vol.Range(min=1))
 LOG_LEVEL = vol.In(
     ["debug", "info", "warning", "error"], msg="must be debug, info, warning or error"
 )
-_IMEI = vol.All(str, vol.Match(r"^\d{15}$", msg="must be a 15-digit IMEI"))
 
 
 def _imei(value: Any) -> str:
     # YAML reads an unquoted IMEI as an int; accept both spellings.
-    result: str = _IMEI(str(value) if isinstance(value, int) else value)
-    return result
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not is_imei(text):
+        raise vol.Invalid("must be a 15-digit IMEI")
+    return str(text)
 
 
 def _positive(kind: type = float) -> vol.All:
