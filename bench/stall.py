@@ -165,9 +165,9 @@ class Bench:
         while not self.stop.is_set():
             next_at += 0.010
             records = t.records(1, {239: 1, 240: 1, 66: 12850})
-            packet = t.conn.send_records(records)
+            t.conn.send_records(records)
             sent = time.perf_counter()
-            t.writer.write(packet)
+            t.writer.write(t.conn.data_to_send())
             t.conn.receive_data(await t.reader.readexactly(4))
             self.acks.append(time.perf_counter() - sent)
             await asyncio.sleep(max(0.0, next_at - loop.time()))
