@@ -107,7 +107,7 @@ class Bridge:
                 await self.store.in_worker(
                     apply_retention, self.store, media.max_age_days, media.max_total_gb
                 )
-                self.avl.prune()
+                await self.avl.prune()
             except Exception:
                 log.exception("retention pass failed")
             await asyncio.sleep(media.retention_interval)

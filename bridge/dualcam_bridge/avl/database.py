@@ -102,6 +102,17 @@ def from_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+PRUNE_BATCH = 2000
+# What retention deletes, in an order that never leaves a link without its SOS. Unhandled
+# records still owe events: they stay until delivered.
+_PRUNE_ORDER = (  # table, its key (``records`` has no rowid), which rows go
+    ("records", "imei, key", "received_ms < ? AND handled = 1"),
+    ("sos_clips", "rowid", "sos_id IN (SELECT id FROM sos WHERE received_ms < ?)"),
+    ("sos", "rowid", "received_ms < ?"),
+    ("clip_candidates", "rowid", "received_ms < ?"),
+)
+
+
 class AvlDatabase:
     """One SQLite connection to ``avl.sqlite3``; the domain modules run their queries on it."""
 
@@ -140,23 +151,32 @@ class AvlDatabase:
         finally:
             self._depth = 0
 
-    def prune(self, before: datetime) -> int:
-        """Drop records, SOS, links and candidates received before ``before``; rows removed."""
+    def prune(self, before: datetime, batch: int = PRUNE_BATCH) -> int:
+        """Drop records, SOS, links and candidates received before ``before``; rows removed.
+
+        Thread-safe and meant for a worker thread: it uses a connection of its own and
+        deletes ``batch`` rows per transaction, so the event loop's record writes wait for
+        one short batch at most (WAL; the loop's connection has a busy timeout), never for
+        a whole day of records.
+        """
         cutoff = to_ms(before)
         removed = 0
-        with self.transaction() as db:
-            # Unhandled records still owe events: keep them until they are delivered.
-            removed += db.execute(
-                "DELETE FROM records WHERE received_ms < ? AND handled = 1", (cutoff,)
-            ).rowcount
-            removed += db.execute(
-                "DELETE FROM sos_clips WHERE sos_id IN (SELECT id FROM sos WHERE received_ms < ?)",
-                (cutoff,),
-            ).rowcount
-            removed += db.execute("DELETE FROM sos WHERE received_ms < ?", (cutoff,)).rowcount
-            removed += db.execute(
-                "DELETE FROM clip_candidates WHERE received_ms < ?", (cutoff,)
-            ).rowcount
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        try:
+            for table, key, where in _PRUNE_ORDER:
+                while True:
+                    conn.execute("BEGIN IMMEDIATE")
+                    n = conn.execute(
+                        f"DELETE FROM {table} WHERE ({key}) IN "
+                        f"(SELECT {key} FROM {table} WHERE {where} LIMIT ?)",
+                        (cutoff, batch),
+                    ).rowcount
+                    conn.execute("COMMIT")
+                    removed += n
+                    if n < batch:
+                        break
+        finally:
+            conn.close()
         return removed
 
     def count(self, table: str) -> int:

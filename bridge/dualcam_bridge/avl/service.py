@@ -8,6 +8,7 @@ reply = await avl.router.submit(imei, CameraPhotoRequest(source=3))   # avl.requ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -87,12 +88,15 @@ class AvlService:
         """The clip linked to an SOS (front first), or None while it has not arrived."""
         return self.clips.find_clip_for_sos(sos_id, camera)
 
-    def prune(self, now: datetime | None = None) -> int:
-        """Retention: drop AVL rows older than ``avl.retention_days`` (0 keeps everything)."""
+    async def prune(self, now: datetime | None = None) -> int:
+        """Retention: drop AVL rows older than ``avl.retention_days`` (0 keeps everything).
+
+        Runs in a worker thread, in short batches, so trackers' ACKs never wait for it.
+        """
         days = self.config.retention_days
         if days <= 0:
             return 0
-        removed = self.db.prune((now or now_utc()) - timedelta(days=days))
+        removed = await asyncio.to_thread(self.db.prune, (now or now_utc()) - timedelta(days=days))
         if removed:
             log.info("AVL retention removed %d rows", removed)
         return removed
