@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .app import Bridge
-from .config import AvlConfig, CameraConfig, Config
+from .config import AvlConfig, CameraConfig, Config, MqttConfig
 from .events import DomainEvent, MediaCompleted
-from .mqtt.config import MqttConfig
 from .mqtt.listen import describe
 from .simulator.camera import Faults, SimulatedCamera, make_captures
 from .simulator.fleet import demo_crash

@@ -15,11 +15,12 @@ from dualcam_bridge.config import (
     ConfigError,
     DeviceConfig,
     MediaConfig,
+    MqttConfig,
+    TlsConfig,
     load,
     validate,
 )
 from dualcam_bridge.config_fields import replace_checked, schema_of
-from dualcam_bridge.mqtt.config import MqttConfig, TlsConfig
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "bridge.example.yaml"
 SECTIONS = [Config, DeviceConfig, CameraConfig, MediaConfig, AvlConfig, MqttConfig, TlsConfig]

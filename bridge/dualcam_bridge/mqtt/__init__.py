@@ -7,10 +7,10 @@ Shortest real use (the app also starts the :class:`EmbeddedBroker` when ``config
         await mqtt.handle_event(event)  # any dualcam_bridge.events event
 """
 
+from ..config import MqttConfig, TlsConfig
 from .broker import EmbeddedBroker, EmbeddedBrokerError
 from .client import Backoff
 from .commands import CommandHandler, unavailable_command_handler
-from .config import MqttConfig, TlsConfig
 from .messages import BridgeInfo
 from .publisher import MqttPublisher
 from .topics import Topics

@@ -13,7 +13,7 @@ import logging
 from types import TracebackType
 from typing import Any
 
-from .config import EMBEDDED_HOST
+from ..config import EMBEDDED_HOST
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 import aiomqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .config import MqttConfig, TlsConfig
+from ..config import MqttConfig, TlsConfig
 from .topics import OFFLINE
 
 log = logging.getLogger(__name__)

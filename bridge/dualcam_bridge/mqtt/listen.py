@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import aiomqtt
 
+from ..config import MqttConfig
 from .client import build_client, default_client_id
-from .config import MqttConfig
 
 BINARY_LEAVES = ("/photo", "/video")
 

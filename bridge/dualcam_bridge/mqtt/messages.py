@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .. import __version__
+from ..config import MqttConfig
 from ..events import (
     CameraStateChanged,
     DeviceSeen,
@@ -21,7 +22,6 @@ from ..events import (
     TrackerAvailability,
 )
 from . import topics as t
-from .config import MqttConfig
 from .devices import DeviceRecord, DeviceUpdate
 from .discovery import device_configs
 from .outbox import OutMessage, Priority

@@ -22,11 +22,11 @@ from typing import Any
 
 import aiomqtt
 
+from ..config import MqttConfig
 from ..events import DomainEvent, TransferProgress
 from . import topics as t
 from .client import CONNECT_TIMEOUT_S, Backoff, MqttConnection
 from .commands import CommandHandler, run_command, unavailable_command_handler
-from .config import MqttConfig
 from .devices import SeenDevices
 from .messages import BRIDGE_LANE, BridgeInfo, EventMessages
 from .outbox import Outbox, OutboxItem, OutMessage, open_db

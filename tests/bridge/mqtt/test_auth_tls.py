@@ -9,8 +9,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from dualcam_bridge.config import TlsConfig
 from dualcam_bridge.mqtt.client import tls_context
-from dualcam_bridge.mqtt.config import TlsConfig
 
 from .conftest import MOSQUITTO, MOSQUITTO_PASSWD, PASSWORD, USER, Broker, Pki, run_tool
 from .contract import decode

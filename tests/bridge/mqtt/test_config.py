@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dualcam_bridge.config import ConfigError, validate
-from dualcam_bridge.mqtt.config import MqttConfig
+from dualcam_bridge.config import ConfigError, MqttConfig, validate
 
 
 def mqtt(section: dict) -> MqttConfig:

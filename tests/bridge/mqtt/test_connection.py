@@ -9,8 +9,8 @@ import time
 import aiomqtt
 import pytest
 
+from dualcam_bridge.config import MqttConfig
 from dualcam_bridge.mqtt.client import Backoff, MqttConnection
-from dualcam_bridge.mqtt.config import MqttConfig
 
 from .helpers import IMEIS, Fleet, wait_until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dualcam_bridge.mqtt.config import MqttConfig
+from dualcam_bridge.config import MqttConfig
 
 from .contract import decode
 from .helpers import IMEIS, Fleet

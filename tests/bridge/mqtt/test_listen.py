@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from dualcam_bridge.mqtt.config import MqttConfig
+from dualcam_bridge.config import MqttConfig
 from dualcam_bridge.mqtt.listen import describe, listen
 
 from .helpers import IMEIS, Fleet, wait_until
