@@ -19,10 +19,12 @@ from ..clock import now_utc
 from ..config import CameraConfig
 from ..events import Camera, DeviceSeen, EventHandler, MediaKind, TransferProgress
 from ..listener import DeviceConnection, DeviceListener
-from ..protocol import filetransfer as ft
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, encode_close, file_camera, file_kind
 from ..protocol.errors import DeviceProtocolError
+from ..protocol.filetransfer import CameraSession
+from ..protocol.session_state import SessionConfig, State
 from ..protocol.transfer_events import (
+    ConnectionClosed,
     DeviceStatus,
     Event,
     FileCompleted,
@@ -90,8 +92,8 @@ class CameraConnection(DeviceConnection):
         super().__init__(server, reader, writer, server.config.idle_timeout)
         self.server = server
         cfg = server.config
-        self.session = ft.CameraSession(
-            ft.SessionConfig(
+        self.session = CameraSession(
+            SessionConfig(
                 request_metadata=cfg.request_metadata,
                 max_packets=max(1, int(cfg.max_file_mb * 1024 * 1024 // PACKET_DATA_MAX)),
                 max_retries=cfg.max_retries,
@@ -106,11 +108,11 @@ class CameraConnection(DeviceConnection):
 
     @property
     def finished(self) -> bool:
-        return self.session.state is ft.State.CLOSED
+        return self.session.state is State.CLOSED
 
     def read_deadline(self) -> float:
         deadline = super().read_deadline()
-        if self.session.state is not ft.State.AWAIT_METADATA:
+        if self.session.state is not State.AWAIT_METADATA:
             self._meta_deadline = None
             return deadline
         if self._meta_deadline is None:
@@ -133,7 +135,7 @@ class CameraConnection(DeviceConnection):
 
     def on_disconnect(self) -> None:
         for event in self.session.receive_data(b""):  # end-of-stream
-            if isinstance(event, ft.ConnectionClosed) and event.file and self.spool is not None:
+            if isinstance(event, ConnectionClosed) and event.file and self.spool is not None:
                 log.info(
                     "%s: disconnected during %s at packet %d/%d (partial kept)",
                     self.who,
@@ -344,7 +346,7 @@ class CameraConnection(DeviceConnection):
         if media is not None:  # None: offered again, stored before and announced then
             # Announced (MQTT outbox, SOS links) before the device is told to go on.
             await self.server.emit(media)
-        if self.session.state is ft.State.AWAIT_COMMIT:
+        if self.session.state is State.AWAIT_COMMIT:
             self.session.file_committed()
 
     def _progress(self, state: ProgressState, force: bool = False) -> None:

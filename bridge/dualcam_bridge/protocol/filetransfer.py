@@ -38,9 +38,7 @@ The conventions, shared with ``avl_connection.AvlServerConnection`` (h11's)::
 
 from __future__ import annotations
 
-import enum
 import struct
-from dataclasses import dataclass
 from typing import NoReturn
 
 from .dualcam_frames import (
@@ -65,6 +63,14 @@ from .dualcam_frames import (
 )
 from .errors import DeviceProtocolError, LocalProtocolError
 from .packet_chain import FileTransfer, Verdict
+from .session_state import (
+    MAX_UNKNOWN_FRAMES,
+    PAUSED,
+    SUPPORTED_PROTOCOL_IDS,
+    UNKNOWN_FRAME_MAX,
+    SessionConfig,
+    State,
+)
 from .transfer_events import (
     ConnectionClosed,
     DeviceStatus,
@@ -83,65 +89,9 @@ from .transfer_events import (
     UnknownFrame,
 )
 
-# The session and its events: a server needs only this module (``ft.FileOffered`` …).
-__all__ = [
-    "MAX_UNKNOWN_FRAMES",
-    "SUPPORTED_PROTOCOL_IDS",
-    "UNKNOWN_FRAME_MAX",
-    "CameraSession",
-    "ConnectionClosed",
-    "DeviceStatus",
-    "Event",
-    "FileCompleted",
-    "FileOffered",
-    "FileRestarted",
-    "FileUnavailable",
-    "InitReceived",
-    "MetadataReceived",
-    "MetadataUnavailable",
-    "PacketReceived",
-    "PacketRejected",
-    "SessionConfig",
-    "State",
-    "SyncReceived",
-    "TransferAborted",
-    "UnknownFrame",
-]
-
-SUPPORTED_PROTOCOL_IDS = (5, 6)
-MAX_UNKNOWN_FRAMES = 8
-# The largest frame we are willing to buffer for a command we do not know.
-UNKNOWN_FRAME_MAX = 4096
-
 _HDR = struct.Struct(">HH")
 _U32 = struct.Struct(">I")
 _START = struct.Struct(">IH")
-
-
-class State(enum.Enum):
-    """Where the session is; the legal inputs of each state are in ``_receive_frame``."""
-
-    AWAIT_INIT = "await_init"
-    AWAIT_ACCEPT = "await_accept"  # app: accept() / reject()
-    AWAIT_METADATA = "await_metadata"  # app may call metadata_timed_out()
-    AWAIT_START = "await_start"
-    AWAIT_RESUME = "await_resume"  # app: resume(next_packet, crc) or restart
-    AWAIT_SYNC = "await_sync"
-    RECEIVING = "receiving"
-    AWAIT_COMMIT = "await_commit"  # app: file_committed() / close()
-    AWAIT_REINIT = "await_reinit"
-    CLOSED = "closed"
-
-
-# States in which parsing waits for the app (or stops for good).
-_PAUSED = frozenset({State.AWAIT_ACCEPT, State.AWAIT_RESUME, State.AWAIT_COMMIT, State.CLOSED})
-
-
-@dataclass(slots=True)
-class SessionConfig:
-    request_metadata: bool = True
-    max_packets: int = 64 * 1024  # 64 MiB
-    max_retries: int = 5
 
 
 # --- the state machine ----------------------------------------------------------------------
@@ -188,7 +138,7 @@ class CameraSession:
     @property
     def paused(self) -> bool:
         """Waiting for the app's decision (accept, resume, file_committed)."""
-        return self.state in _PAUSED and self.state is not State.CLOSED
+        return self.state in PAUSED and self.state is not State.CLOSED
 
     @property
     def buffered(self) -> int:
@@ -217,7 +167,7 @@ class CameraSession:
         """Go on parsing buffered bytes after the app made the decision parsing waited for."""
         if self._error is not None:
             self._raise_error(self._error)
-        if self.state in _PAUSED or not self._buf:
+        if self.state in PAUSED or not self._buf:
             return []
         return self._run()
 
@@ -274,7 +224,7 @@ class CameraSession:
         events: list[Event] = []
         pos = 0
         try:
-            while self.state not in _PAUSED:
+            while self.state not in PAUSED:
                 if self.state in (State.AWAIT_INIT, State.AWAIT_REINIT):
                     if size - pos < INIT_SIZE:
                         break
