@@ -23,6 +23,7 @@ from homeassistant.util import dt as dt_util
 from . import contract as c
 from .command_client import CommandClient
 from .const import (
+    BRIDGE_MANUFACTURER,
     BRIDGE_MODEL,
     CONF_MEDIA_DIR,
     CONF_STORE_MEDIA,
@@ -77,6 +78,7 @@ class DualCamBridge:
         self.vehicles: dict[str, Vehicle] = {}
         self.seen_imeis: set[str] = set()
         self.device_identifier = (DOMAIN, f"bridge/{self.prefix}")
+        self.device_id: str | None = None  # the bridge's device, once registered
         media_dir = Path(entry.options.get(CONF_MEDIA_DIR) or default_media_dir(hass))
         self.media = MediaCollector(
             hass,
@@ -93,14 +95,15 @@ class DualCamBridge:
 
     async def async_start(self) -> None:
         """Register the bridge device and subscribe to every contract topic."""
-        dr.async_get(self.hass).async_get_or_create(
+        device = dr.async_get(self.hass).async_get_or_create(
             config_entry_id=self.entry.entry_id,
             identifiers={self.device_identifier},
             name=self.entry.title,
-            manufacturer=MANUFACTURER,
+            manufacturer=BRIDGE_MANUFACTURER,
             model=BRIDGE_MODEL,
             entry_type=dr.DeviceEntryType.SERVICE,
         )
+        self.device_id = device.id
         self.mqtt_connected = mqtt.is_connected(self.hass)
         self._unsubscribe.append(
             mqtt.async_subscribe_connection_status(self.hass, self._on_connection)
@@ -236,15 +239,19 @@ class DualCamBridge:
         vehicle.info = data
         name = data.get("name")
         vehicle.name = name if isinstance(name, str) and name else None
-        device = dr.async_get(self.hass).async_get_or_create(
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_or_create(
             config_entry_id=self.entry.entry_id,
             identifiers={(DOMAIN, vehicle.imei)},
             name=vehicle.display_name,
             manufacturer=MANUFACTURER,
             model=MODEL,
             serial_number=vehicle.imei,
-            via_device=self.device_identifier,
         )
+        # Linked by id: `via_device=` is deprecated (2026.x) and `async_get_or_create` takes
+        # no `via_device_id` before 2026.x, while `async_update_device` takes it in both.
+        if device.via_device_id != self.device_id:
+            device = registry.async_update_device(device.id, via_device_id=self.device_id) or device
         if vehicle.device_id is None:
             vehicle.device_id = device.id
             for listener in list(self._added_listeners):

@@ -28,12 +28,12 @@ from typing import TypeVar
 
 import pytest
 import yaml
+from conftest import get_device
 from homeassistant.components import camera, mqtt
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -50,7 +50,8 @@ from custom_components.dualcam.const import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-BRIDGE_CLI = REPO / ".venv" / "bin" / "dualcam-bridge"
+# The bridge's own venv; scripts/test-ha runs HA in a chroot, with a bridge built there.
+BRIDGE_CLI = Path(os.environ.get("DUALCAM_BRIDGE_CLI") or REPO / ".venv" / "bin" / "dualcam-bridge")
 # The simulator's photos are this sample with a JPEG comment (COM) segment after SOI.
 FRONT_SAMPLE = REPO / "bridge" / "dualcam_bridge" / "simulator" / "samples" / "front.jpg"
 MOSQUITTO = shutil.which("mosquitto") or (
@@ -351,7 +352,7 @@ async def _scenario(
     # 3. The vehicle's device and its front camera, available (bridge and tracker online).
     device = await wait_for(
         "the vehicle's device",
-        lambda: dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)}),
+        lambda: get_device(hass, IMEI),
         procs,
     )
     assert device.name == NAME and device.serial_number == IMEI

@@ -12,6 +12,7 @@ from conftest import (
     POSITION,
     REAR_JPEG,
     fire,
+    get_device,
     publish_vehicle,
 )
 from homeassistant.components import camera
@@ -82,9 +83,8 @@ async def test_entities_from_retained_messages(
 
 async def test_devices(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     """The vehicle is a device (bridge name, IMEI as serial) behind the bridge device."""
-    registry = dr.async_get(hass)
-    vehicle = registry.async_get_device(identifiers={(DOMAIN, IMEI)})
-    bridge = registry.async_get_device(identifiers={(DOMAIN, "bridge/dualcam")})
+    vehicle = get_device(hass, IMEI)
+    bridge = get_device(hass, "bridge/dualcam")
     assert vehicle is not None and bridge is not None
     assert (vehicle.name, vehicle.serial_number, vehicle.model, vehicle.manufacturer) == (
         "Van 1",
@@ -94,6 +94,8 @@ async def test_devices(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     )
     assert vehicle.via_device_id == bridge.id
     assert bridge.sw_version == "0.1.0"
+    # The bridge is this project's software, not a Teltonika product.
+    assert (bridge.manufacturer, bridge.model) == ("dualcam-bridge", "DualCam bridge")
     assert bridge.entry_type is dr.DeviceEntryType.SERVICE
 
 
@@ -219,7 +221,7 @@ async def test_sos_event(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     assert state.attributes["event_type"] == "crash"
     assert state.attributes["position"] == position
     assert state.attributes["clips"] == []
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)})
+    device = get_device(hass, IMEI)
     assert len(bus_events) == 1
     assert bus_events[0].data == {
         "device_id": device.id,
@@ -277,11 +279,11 @@ async def test_vehicle_appearing_later_is_added_live(
     await hass.async_block_till_done()
     assert loaded.runtime_data is runtime
     assert hass.states.get("sensor.truck_2_front_camera_state").state == "no_card"
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI2)}).name == "Truck 2"
+    assert get_device(hass, IMEI2).name == "Truck 2"
     # A renamed vehicle keeps its entities; the device name follows the bridge.
     fire(hass, f"{IMEI2}/info", {"imei": IMEI2, "name": "Truck Two"})
     await hass.async_block_till_done()
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI2)}).name == "Truck Two"
+    assert get_device(hass, IMEI2).name == "Truck Two"
     assert len([s for s in dualcam_states(hass) if "truck" in s]) == len(ENTITIES)
 
 
@@ -293,7 +295,7 @@ async def test_only_selected_vehicles(hass: HomeAssistant, loaded: MockConfigEnt
     """With a vehicle selection, other vehicles get no device and no entities."""
     publish_vehicle(hass, IMEI2, "Truck 2", retain=False)
     await hass.async_block_till_done()
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)}) is None
+    assert get_device(hass, IMEI) is None
     assert hass.states.get("sensor.van_1_front_camera_state") is None
     assert hass.states.get("sensor.truck_2_front_camera_state") is not None
     # Unselected IMEIs are still offered in the options.

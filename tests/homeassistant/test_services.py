@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import IMEI, IMEI2, PREFIX, FakeBridge, fire, publish_vehicle
+from conftest import IMEI, IMEI2, PREFIX, FakeBridge, fire, get_device, publish_vehicle
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -23,7 +23,7 @@ NOW = "2025-05-01T10:00:00+00:00"
 
 def vehicle_device_id(hass: HomeAssistant, imei: str = IMEI) -> str:
     """Device registry id of a vehicle."""
-    return dr.async_get(hass).async_get_device(identifiers={(DOMAIN, imei)}).id
+    return get_device(hass, imei).id
 
 
 async def call(
@@ -243,7 +243,7 @@ async def test_validation_errors(
 
 async def test_target_without_vehicle(hass: HomeAssistant, fake_bridge: FakeBridge) -> None:
     """A target that holds no DualCam vehicle is a validation error."""
-    bridge_device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "bridge/dualcam")})
+    bridge_device = get_device(hass, "bridge/dualcam")
     for target in ({"device_id": bridge_device.id}, {"entity_id": "zone.home"}, {}):
         with pytest.raises(ServiceValidationError) as err:
             await call(hass, "request_photo", target)
