@@ -366,6 +366,16 @@ async def _scenario(
         lambda: (state := hass.states.get(entity_id)) and state.state != STATE_UNAVAILABLE,
         procs,
     )
+    # The simulated cameras are healthy: state 3, a mounted SD card.
+    state_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{IMEI}_front_camera_state"
+    )
+    assert state_id is not None
+    await wait_for(
+        "the front camera's state",
+        lambda: (state := hass.states.get(state_id)) and state.state == "card_mounted",
+        procs,
+    )
     before = await front_image(hass, entity_id)
     picture_before = hass.states.get(entity_id).attributes.get("entity_picture")
 

@@ -94,6 +94,8 @@ async def test_home_assistant_loads_the_translations(hass: HomeAssistant) -> Non
     prefix = f"component.{DOMAIN}.entity"
     assert translations[f"{prefix}.sensor.front_camera_state.state.no_card"] == "No SD card"
     assert translations[f"{prefix}.sensor.rear_camera_state.state.card_faulty"] == "SD card faulty"
+    healthy = translations[f"{prefix}.sensor.front_camera_state.state.card_mounted"]
+    assert healthy == "OK (SD card mounted)"
     assert translations[f"{prefix}.event.sos.state_attributes.event_type.state.crash"] == "Crash"
     exceptions = await async_get_translations(hass, "en", "exceptions", {DOMAIN})
     assert f"component.{DOMAIN}.exceptions.command_timeout.message" in exceptions
