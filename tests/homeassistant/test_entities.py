@@ -235,28 +235,32 @@ async def test_sos_event(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     }
 
 
-async def test_availability_follows_bridge_and_vehicle(
+async def test_availability_follows_the_bridge_not_the_tracker(
     hass: HomeAssistant, loaded: MockConfigEntry
 ) -> None:
-    """Bridge offline: all unavailable. Tracker offline: all but its connection sensor."""
-    assert STATE_UNAVAILABLE not in dualcam_states(hass).values()
+    """Bridge offline: all unavailable. Tracker offline: only its connection sensor changes."""
+    online = dualcam_states(hass)
+    assert STATE_UNAVAILABLE not in online.values()
 
     fire(hass, "bridge/status", "offline")
     await hass.async_block_till_done()
     assert set(dualcam_states(hass).values()) == {STATE_UNAVAILABLE}
 
     fire(hass, "bridge/status", "online")
+    await hass.async_block_till_done()
+    assert dualcam_states(hass) == online
+
+    # A parked van: its last photo, position, SOS, media and buttons stay (the bridge queues
+    # commands for it); the connection sensor says the tracker is away.
     fire(hass, f"{IMEI}/availability", "offline")
     await hass.async_block_till_done()
-    states = dualcam_states(hass)
-    assert states.pop("binary_sensor.van_1_tracker_connection") == "off"
-    assert set(states.values()) == {STATE_UNAVAILABLE}
+    assert dualcam_states(hass) == {**online, "binary_sensor.van_1_tracker_connection": "off"}
+    assert (await camera.async_get_image(hass, "camera.van_1_front_camera")).content == FRONT_JPEG
+    assert hass.states.get("device_tracker.van_1").attributes["latitude"] == POSITION["latitude"]
 
     fire(hass, f"{IMEI}/availability", "online")
     await hass.async_block_till_done()
-    assert STATE_UNAVAILABLE not in dualcam_states(hass).values()
-    # The camera still shows its photo once back.
-    assert (await camera.async_get_image(hass, "camera.van_1_front_camera")).content == FRONT_JPEG
+    assert dualcam_states(hass) == online
 
 
 async def test_availability_follows_mqtt_connection(

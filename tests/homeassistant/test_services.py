@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from conftest import IMEI, IMEI2, PREFIX, FakeBridge, fire, get_device, publish_vehicle
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import area_registry as ar
@@ -316,6 +317,19 @@ async def test_buttons(hass: HomeAssistant, fake_bridge: FakeBridge) -> None:
         await hass.services.async_call(
             "button", "press", {"entity_id": "button.van_1_request_front_photo"}, blocking=True
         )
+
+
+async def test_button_of_an_offline_tracker(hass: HomeAssistant, fake_bridge: FakeBridge) -> None:
+    """A parked van's button still works: the bridge queues the request until it is back."""
+    fire(hass, f"{IMEI}/availability", "offline")
+    await hass.async_block_till_done()
+    assert hass.states.get("button.van_1_request_front_photo").state != STATE_UNAVAILABLE
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.van_1_request_front_photo"}, blocking=True
+    )
+    assert [(imei, c["command"], c["source"]) for imei, c in fake_bridge.commands] == [
+        (IMEI, "camreq", "front")
+    ]
 
 
 async def test_services_without_loaded_bridge(
