@@ -318,7 +318,15 @@ class DualCamBridge:
     def _on_sos(self, msg: mqtt.ReceiveMessage) -> None:
         if (vehicle := self._vehicle(msg.topic)) is None:
             return
+        if msg.retain:
+            # The bridge never retains an SOS: a retained one is old news (another publisher,
+            # a test message left on the broker) that every (re)subscription would replay.
+            _LOGGER.debug("Ignoring retained %s", msg.topic)
+            return
         if (report := self._parse(msg, SosReport.from_json)) is None:
+            return
+        if not vehicle.remember_sos(report.key):
+            _LOGGER.debug("Ignoring %s: this SOS was already reported", msg.topic)
             return
         vehicle.last_sos = report
         vehicle.async_notify(Update.SOS)

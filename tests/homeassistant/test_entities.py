@@ -244,7 +244,10 @@ async def test_availability_follows_the_bridge_not_the_tracker(
 
     fire(hass, "bridge/status", "offline")
     await hass.async_block_till_done()
-    assert set(dualcam_states(hass).values()) == {STATE_UNAVAILABLE}
+    states = dualcam_states(hass)
+    # The SOS event keeps its last SOS (see test_restart.py).
+    assert states.pop("event.van_1_sos") == STATE_UNKNOWN
+    assert set(states.values()) == {STATE_UNAVAILABLE}
 
     fire(hass, "bridge/status", "online")
     await hass.async_block_till_done()
@@ -266,10 +269,13 @@ async def test_availability_follows_the_bridge_not_the_tracker(
 async def test_availability_follows_mqtt_connection(
     hass: HomeAssistant, loaded: MockConfigEntry
 ) -> None:
-    """Losing the broker makes the entities unavailable until it is back."""
+    """Losing the broker makes the entities unavailable until it is back (the SOS event keeps
+    its last SOS)."""
     async_dispatcher_send(hass, MQTT_CONNECTION_STATE, False)
     await hass.async_block_till_done()
-    assert set(dualcam_states(hass).values()) == {STATE_UNAVAILABLE}
+    states = dualcam_states(hass)
+    assert states.pop("event.van_1_sos") == STATE_UNKNOWN
+    assert set(states.values()) == {STATE_UNAVAILABLE}
     async_dispatcher_send(hass, MQTT_CONNECTION_STATE, True)
     await hass.async_block_till_done()
     assert STATE_UNAVAILABLE not in dualcam_states(hass).values()
