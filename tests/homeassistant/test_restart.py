@@ -22,6 +22,21 @@ CRASH = {
     "timestamp": "2025-05-01T10:05:00Z",
     "position": {"latitude": 54.6, "longitude": 25.2},
 }
+# A media event whose payload never comes (pairing is not what these tests are about).
+MEDIA = {
+    "id": 42,
+    "imei": IMEI,
+    "camera": "front",
+    "kind": "photo",
+    "mime": "image/jpeg",
+    "size": 10,
+    "sha256": "0" * 64,
+    "received_at": "2025-05-01T10:02:03Z",
+    "path": None,
+    "url": None,
+    "duration_s": None,
+    "trigger": "server_request",
+}
 
 
 def sos_changes(events: list[Any]) -> list[State]:
@@ -88,3 +103,40 @@ async def test_home_assistant_restart_reports_no_old_sos(
     await hass.async_block_till_done()
     assert sos_events == []
     assert hass.states.get(SOS_ENTITY).state == "2025-05-01T10:05:01.000+00:00"
+
+
+async def test_last_media_received_survives_a_restart(
+    hass: HomeAssistant, config_entry: MockConfigEntry, mqtt_mock: Any
+) -> None:
+    """The media topic is not retained: the sensor restores its value until a new file."""
+    entity_id = "sensor.van_1_last_media_received"
+    restored = {"camera": "rear", "kind": "video", "trigger": "crash", "id": "41"}
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(entity_id, "2025-05-01T09:00:00+00:00", restored),
+                {
+                    "native_value": {
+                        "__type": "<class 'datetime.datetime'>",
+                        "isoformat": "2025-05-01T09:00:00+00:00",
+                    },
+                    "native_unit_of_measurement": None,
+                },
+            )
+        ],
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    publish_bridge(hass)
+    publish_vehicle(hass)
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)
+    assert state.state == "2025-05-01T09:00:00+00:00"
+    assert {k: state.attributes.get(k) for k in restored} == restored
+
+    fire(hass, f"{IMEI}/media", MEDIA)
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)
+    assert state.state == "2025-05-01T10:02:03+00:00"
+    assert state.attributes["id"] == "42" and state.attributes["kind"] == "photo"
