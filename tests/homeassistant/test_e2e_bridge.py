@@ -33,7 +33,6 @@ from homeassistant.components import camera, mqtt
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -275,12 +274,10 @@ def start_tracker(procs: Processes, bridge: BridgeSetup) -> None:
     )  # fmt: skip
 
 
-async def front_image(hass: HomeAssistant, entity_id: str) -> bytes | None:
-    """What the camera entity serves (camera.snapshot and the frontend get the same)."""
-    try:
-        return (await camera.async_get_image(hass, entity_id)).content
-    except HomeAssistantError:  # no photo yet
-        return None
+async def front_image(hass: HomeAssistant, entity_id: str) -> bytes:
+    """What the camera entity serves (camera.snapshot and the frontend get the same); a
+    placeholder before the first photo."""
+    return (await camera.async_get_image(hass, entity_id)).content
 
 
 async def test_request_photo_reaches_the_camera_entity(

@@ -13,6 +13,7 @@ from conftest import (
     REAR_JPEG,
     fire,
     get_device,
+    publish_bridge,
     publish_vehicle,
 )
 from homeassistant.components import camera
@@ -26,6 +27,7 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.dualcam.camera import PLACEHOLDER
 from custom_components.dualcam.const import CONF_VEHICLES, DOMAIN, EVENT_SOS
 
 ENTITIES = {
@@ -111,6 +113,30 @@ async def test_camera_image_is_the_published_jpeg(
     response = await client.get("/api/camera_proxy/camera.van_1_front_camera")
     assert response.status == 200
     assert await response.read() == FRONT_JPEG
+
+
+async def test_camera_placeholder_before_the_first_photo(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, hass_client: ClientSessionGenerator
+) -> None:
+    """A new vehicle has no photo yet: its cameras show a placeholder, not an HTTP error."""
+    publish_bridge(hass)
+    fire(hass, f"{IMEI}/info", {"imei": IMEI, "name": "Van 1"})
+    fire(hass, f"{IMEI}/availability", "online")
+    await hass.async_block_till_done()
+    placeholder = PLACEHOLDER.read_bytes()
+    assert placeholder[:3] == b"\xff\xd8\xff" and len(placeholder) > 1000
+    image = await camera.async_get_image(hass, "camera.van_1_rear_camera")
+    assert (image.content, image.content_type) == (placeholder, "image/jpeg")
+    client = await hass_client()
+    response = await client.get("/api/camera_proxy/camera.van_1_front_camera")
+    assert response.status == 200
+    assert response.content_type == "image/jpeg"
+    assert await response.read() == placeholder
+    assert hass.states.get("camera.van_1_front_camera").attributes["photo_received_at"] is None
+
+    fire(hass, f"{IMEI}/camera/front/photo", FRONT_JPEG)
+    await hass.async_block_till_done()
+    assert (await camera.async_get_image(hass, "camera.van_1_front_camera")).content == FRONT_JPEG
 
 
 async def test_camera_snapshot_service(
