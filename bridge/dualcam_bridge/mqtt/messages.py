@@ -36,6 +36,8 @@ class BridgeInfo:
     version: str = __version__
     camera_port: int | None = None
     avl_port: int | None = None
+    # The config's ``devices``: known before they ever connect (a discovery dialog counts them).
+    configured_devices: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -96,13 +98,13 @@ class EventMessages:
         return [*self._touch(event.imei, when), batch]
 
     def bridge_info(self) -> OutMessage:
-        """``P/bridge/info`` with the devices known now."""
+        """``P/bridge/info`` with the devices known now: configured or seen."""
         payload = t.bridge_info_payload(
             self._info.version,
             self._started_at,
             self._info.camera_port,
             self._info.avl_port,
-            self._devices.imeis,
+            {*self._devices.imeis, *self._info.configured_devices},
         )
         return self._state(BRIDGE, self.topics.bridge_info, payload)
 
