@@ -248,8 +248,9 @@ class DualCamBridge:
             model=MODEL,
             serial_number=vehicle.imei,
         )
-        # Linked by id: `via_device=` is deprecated (2026.x) and `async_get_or_create` takes
-        # no `via_device_id` before 2026.x, while `async_update_device` takes it in both.
+        # Linked by id: `via_device=` is deprecated in 2026.10 (stops working in 2027.8), and
+        # 2026.4's `async_get_or_create` takes no `via_device_id`; `async_update_device` takes
+        # it in both.
         if device.via_device_id != self.device_id:
             device = registry.async_update_device(device.id, via_device_id=self.device_id) or device
         if vehicle.device_id is None:

@@ -1,8 +1,9 @@
 """Device registry look-ups that hold on every supported Home Assistant.
 
-Since 2026.x, device identifiers are unique per config entry only and
-``DeviceRegistry.async_get_device`` is deprecated; its replacements do not exist in the
-oldest supported release. Listing the entry's own devices works on both.
+In 2026.10 device identifiers are unique per config entry only and
+``DeviceRegistry.async_get_device`` is deprecated (it stops working in 2027.8); its
+replacements (``async_get_device_by_identifier``, ...) do not exist in 2026.4, the oldest
+supported release. Listing the entry's own devices works on both.
 """
 
 from __future__ import annotations
