@@ -83,7 +83,8 @@ def fail_on_frame_reports() -> Generator[None]:
     later. Every test fails on one, on each supported release.
     """
     # Reported call sites are remembered per process: forget them so each test reports again.
-    frame._REPORTED_INTEGRATIONS.clear()
+    if isinstance(reported := getattr(frame, "_REPORTED_INTEGRATIONS", None), set):
+        reported.clear()
     reports = _FrameReports()
     logger = logging.getLogger(frame.__name__)
     logger.addHandler(reports)
