@@ -53,7 +53,11 @@ class Bridge:
             self.mqtt = MqttPublisher(
                 mqtt,
                 self.config.data_dir / "mqtt.sqlite3",
-                bridge_info=BridgeInfo(camera_port=self.camera.port, avl_port=self.avl.port),
+                bridge_info=BridgeInfo(
+                    camera_port=self.camera.port,
+                    avl_port=self.avl.port,
+                    configured_devices=tuple(d.imei for d in self.config.devices),
+                ),
                 handle_command=self.avl.router.submit,
                 on_published=self._on_published,
             )

@@ -130,12 +130,14 @@ TRANSFER_STATES: Final[tuple[TransferState, ...]] = (
     "failed",
 )
 
-# AVL 497 (rear) / 498 (front) camera state values.
+# AVL 497 (rear) / 498 (front) camera state values: the TF (SD) card status the tracker reads
+# from each camera every 20 s. 3 is the healthy state (Teltonika's parameter list; the older
+# seed page's "3 = card failed" left no healthy state at all).
 CAMERA_STATE_NAMES: Final[Mapping[int, str]] = {
     0: "not_detected",
     1: "no_card",
     2: "card_mount_failed",
-    3: "card_failed",
+    3: "card_mounted",
     4: "card_faulty",
 }
 

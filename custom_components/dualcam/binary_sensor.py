@@ -34,9 +34,6 @@ async def async_setup_entry(
 class DualCamConnection(DualCamEntity, BinarySensorEntity):
     """On while the bridge reports the tracker online."""
 
-    # It reports the tracker's state, so only the bridge going away makes it unknown.
-    _follows_vehicle_availability = False
-
     @property
     def is_on(self) -> bool | None:
         """Tracker link up."""

@@ -23,6 +23,7 @@ from homeassistant.util import dt as dt_util
 from . import contract as c
 from .command_client import CommandClient
 from .const import (
+    BRIDGE_MANUFACTURER,
     BRIDGE_MODEL,
     CONF_MEDIA_DIR,
     CONF_STORE_MEDIA,
@@ -77,6 +78,7 @@ class DualCamBridge:
         self.vehicles: dict[str, Vehicle] = {}
         self.seen_imeis: set[str] = set()
         self.device_identifier = (DOMAIN, f"bridge/{self.prefix}")
+        self.device_id: str | None = None  # the bridge's device, once registered
         media_dir = Path(entry.options.get(CONF_MEDIA_DIR) or default_media_dir(hass))
         self.media = MediaCollector(
             hass,
@@ -93,14 +95,15 @@ class DualCamBridge:
 
     async def async_start(self) -> None:
         """Register the bridge device and subscribe to every contract topic."""
-        dr.async_get(self.hass).async_get_or_create(
+        device = dr.async_get(self.hass).async_get_or_create(
             config_entry_id=self.entry.entry_id,
             identifiers={self.device_identifier},
             name=self.entry.title,
-            manufacturer=MANUFACTURER,
+            manufacturer=BRIDGE_MANUFACTURER,
             model=BRIDGE_MODEL,
             entry_type=dr.DeviceEntryType.SERVICE,
         )
+        self.device_id = device.id
         self.mqtt_connected = mqtt.is_connected(self.hass)
         self._unsubscribe.append(
             mqtt.async_subscribe_connection_status(self.hass, self._on_connection)
@@ -236,15 +239,20 @@ class DualCamBridge:
         vehicle.info = data
         name = data.get("name")
         vehicle.name = name if isinstance(name, str) and name else None
-        device = dr.async_get(self.hass).async_get_or_create(
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_or_create(
             config_entry_id=self.entry.entry_id,
             identifiers={(DOMAIN, vehicle.imei)},
             name=vehicle.display_name,
             manufacturer=MANUFACTURER,
             model=MODEL,
             serial_number=vehicle.imei,
-            via_device=self.device_identifier,
         )
+        # Linked by id: `via_device=` is deprecated in 2026.10 (stops working in 2027.8), and
+        # 2026.4's `async_get_or_create` takes no `via_device_id`; `async_update_device` takes
+        # it in both.
+        if device.via_device_id != self.device_id:
+            device = registry.async_update_device(device.id, via_device_id=self.device_id) or device
         if vehicle.device_id is None:
             vehicle.device_id = device.id
             for listener in list(self._added_listeners):
@@ -311,7 +319,15 @@ class DualCamBridge:
     def _on_sos(self, msg: mqtt.ReceiveMessage) -> None:
         if (vehicle := self._vehicle(msg.topic)) is None:
             return
+        if msg.retain:
+            # The bridge never retains an SOS: a retained one is old news (another publisher,
+            # a test message left on the broker) that every (re)subscription would replay.
+            _LOGGER.debug("Ignoring retained %s", msg.topic)
+            return
         if (report := self._parse(msg, SosReport.from_json)) is None:
+            return
+        if not vehicle.remember_sos(report.key):
+            _LOGGER.debug("Ignoring %s: this SOS was already reported", msg.topic)
             return
         vehicle.last_sos = report
         vehicle.async_notify(Update.SOS)

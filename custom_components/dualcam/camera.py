@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from homeassistant.components.camera import Camera, CameraEntityDescription
@@ -12,6 +14,16 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from . import DualCamConfigEntry
 from .entity import DualCamEntity, async_setup_vehicle_entities
 from .models import Update
+
+# Shown before the first photo: without an image the camera proxy answers HTTP 500 and a
+# dashboard shows a broken picture.
+PLACEHOLDER = Path(__file__).parent / "placeholder.jpg"
+
+
+@cache
+def placeholder_image() -> bytes:
+    """The placeholder JPEG (read once, in the executor: it is file I/O)."""
+    return PLACEHOLDER.read_bytes()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,9 +66,10 @@ class DualCamCamera(DualCamEntity, Camera):
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
-        """The latest photo as published (JPEG bytes), unscaled."""
-        photo = self.vehicle.photos.get(self.entity_description.camera)
-        return photo.data if photo else None
+        """The latest photo as published (JPEG bytes), unscaled; a placeholder before one."""
+        if photo := self.vehicle.photos.get(self.entity_description.camera):
+            return photo.data
+        return await self.hass.async_add_executor_job(placeholder_image)
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:

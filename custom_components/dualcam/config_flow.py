@@ -128,6 +128,7 @@ class DualCamConfigFlow(ConfigFlow, domain=DOMAIN):
         if not await mqtt.async_wait_for_mqtt_client(self.hass):
             return self.async_abort(reason="mqtt_not_connected")
         errors: dict[str, str] = {}
+        prefix = self._prefix
         if user_input is not None:
             prefix = user_input[CONF_TOPIC_PREFIX].strip().strip("/")
             try:
@@ -153,6 +154,8 @@ class DualCamConfigFlow(ConfigFlow, domain=DOMAIN):
                 schema, user_input or {CONF_TOPIC_PREFIX: self._prefix}
             ),
             errors=errors,
+            # The bridge_not_found error names the topic nobody answered on.
+            description_placeholders={"prefix": prefix},
         )
 
     @callback

@@ -7,6 +7,8 @@ from typing import Final
 DOMAIN: Final = "dualcam"
 MANUFACTURER: Final = "Teltonika"
 MODEL: Final = "DualCam"
+# The bridge is this project's software, not a Teltonika product.
+BRIDGE_MANUFACTURER: Final = "dualcam-bridge"
 BRIDGE_MODEL: Final = "DualCam bridge"
 
 CONF_TOPIC_PREFIX: Final = "topic_prefix"

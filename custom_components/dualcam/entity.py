@@ -41,8 +41,6 @@ class DualCamEntity(Entity):
     _attr_should_poll = False
     # Which vehicle updates change this entity; availability changes always do.
     _updates: frozenset[Update] = frozenset()
-    # The tracker's link state is itself shown by an entity that must stay available.
-    _follows_vehicle_availability = True
 
     def __init__(
         self, bridge: DualCamBridge, vehicle: Vehicle, description: EntityDescription
@@ -58,10 +56,13 @@ class DualCamEntity(Entity):
 
     @property
     def available(self) -> bool:
-        """Online when the bridge is, and (for most entities) when the tracker is."""
-        if not self.bridge.available:
-            return False
-        return not self._follows_vehicle_availability or self.vehicle.online is True
+        """Available while the bridge is online and the broker connected.
+
+        A tracker that goes offline (a parked van) changes nothing here: its last photo,
+        position and media stay valid, and the bridge queues commands for it until it is
+        back. The connection sensor shows the tracker's link.
+        """
+        return self.bridge.available
 
     async def async_added_to_hass(self) -> None:
         """Follow the vehicle until removed."""

@@ -7,6 +7,7 @@ from typing import Any
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from . import DualCamConfigEntry
 from .contract import SOS_TRIGGER_NAMES
@@ -32,6 +33,27 @@ class DualCamSosEvent(DualCamEntity, EventEntity):
 
     _updates = frozenset({Update.SOS, Update.SOS_CLIP})
     _attr_extra_state_attributes: dict[str, Any] = {}
+
+    @property
+    def available(self) -> bool:
+        """Always, while loaded: the last SOS stays the last SOS through an outage.
+
+        An event entity's state is the time of its last event, so going unavailable and back
+        (every bridge restart) is a state change that the logbook shows as "SOS detected an
+        event", although nothing happened.
+        """
+        return True
+
+    async def async_added_to_hass(self) -> None:
+        """Remember the restored SOS too, so the bridge publishing it again is no new SOS."""
+        await super().async_added_to_hass()
+        if (last := await self.async_get_last_event_data()) is None:
+            return
+        attributes = last.last_event_attributes or {}
+        value, when = attributes.get("value"), attributes.get("timestamp")
+        timestamp = dt_util.parse_datetime(when) if isinstance(when, str) else None
+        if isinstance(value, int) and timestamp is not None:
+            self.vehicle.remember_sos((value, timestamp))
 
     def _update_from_vehicle(self, update: Update | None, camera: str | None) -> None:
         if (sos := self.vehicle.last_sos) is None or update is None:

@@ -17,11 +17,11 @@ from homeassistant.components.media_source import (
 )
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 
 from .const import DOMAIN, MEDIA_VIEW_URL
 from .media_store import list_days, list_files, list_vehicles, mime_for, safe_file
 from .media_view import async_register_media_view, media_root
+from .registry import async_entry_device
 
 
 async def async_get_media_source(hass: HomeAssistant) -> DualCamMediaSource:
@@ -84,7 +84,7 @@ class DualCamMediaSource(MediaSource):
         vehicle = entry.runtime_data.vehicles.get(imei)
         if vehicle and vehicle.name:
             return vehicle.name
-        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, imei)})
+        device = async_entry_device(self.hass, entry.entry_id, (DOMAIN, imei))
         return (device.name_by_user or device.name or imei) if device else imei
 
     async def _async_browse_vehicles(

@@ -7,6 +7,7 @@ so a malformed message is logged and dropped by the caller instead of half-appli
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -222,6 +223,11 @@ class MediaInfo:
         )
 
 
+SosKey = tuple[int, datetime]
+# How many SOS keys a vehicle remembers to recognise one the bridge publishes again.
+SOS_MEMORY = 32
+
+
 @dataclass(slots=True)
 class SosReport:
     """`P/<imei>/sos` (AVL 499) plus the clips that arrived for it afterwards."""
@@ -232,6 +238,11 @@ class SosReport:
     position: dict[str, Any] | None
     received_at: datetime
     clips: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def key(self) -> SosKey | None:
+        """What makes this SOS the same as another (None: no timestamp, cannot tell)."""
+        return (self.value, self.timestamp) if self.timestamp else None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SosReport:
@@ -267,12 +278,23 @@ class Vehicle:
     position: Position | None = None
     last_media: MediaInfo | None = None
     last_sos: SosReport | None = None
+    sos_seen: deque[SosKey] = field(default_factory=lambda: deque(maxlen=SOS_MEMORY), repr=False)
     _listeners: list[VehicleListener] = field(default_factory=list, repr=False)
 
     @property
     def display_name(self) -> str:
         """The bridge's name for the vehicle, else its IMEI."""
         return self.name or self.imei
+
+    def remember_sos(self, key: SosKey | None) -> bool:
+        """Note an SOS; False if it was seen before (the bridge publishes at least once:
+        after a restart it may send an SOS again that was already delivered)."""
+        if key is None:
+            return True
+        if key in self.sos_seen:
+            return False
+        self.sos_seen.append(key)
+        return True
 
     @callback
     def async_add_listener(self, listener: VehicleListener) -> CALLBACK_TYPE:

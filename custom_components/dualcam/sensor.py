@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
-    SensorEntity,
     SensorEntityDescription,
 )
 from homeassistant.const import PERCENTAGE
@@ -30,6 +30,10 @@ class DualCamSensorDescription(SensorEntityDescription):
     updates: frozenset[Update]
     value_fn: Callable[[Vehicle], StateType | datetime]
     attrs_fn: Callable[[Vehicle], dict[str, Any] | None] = lambda _: None
+    # Shown after a restart until the bridge says something new (the topic is not retained),
+    # with these of its attributes.
+    restore: bool = False
+    restore_attributes: tuple[str, ...] = ()
 
 
 def _camera_state(camera: str) -> Callable[[Vehicle], str | None]:
@@ -88,6 +92,8 @@ SENSORS: tuple[DualCamSensorDescription, ...] = (
         updates=frozenset({Update.MEDIA}),
         value_fn=lambda v: v.last_media.received_at if v.last_media else None,
         attrs_fn=_media_attrs,
+        restore=True,
+        restore_attributes=("camera", "kind", "trigger", "id"),
     ),
 )
 
@@ -101,10 +107,24 @@ async def async_setup_entry(
     async_setup_vehicle_entities(entry, async_add_entities, DualCamSensor, SENSORS)
 
 
-class DualCamSensor(DualCamEntity, SensorEntity):
-    """A value read from the vehicle's state."""
+class DualCamSensor(DualCamEntity, RestoreSensor):
+    """A value read from the vehicle's state (or, until there is one, the restored value)."""
 
     entity_description: DualCamSensorDescription
+    _restored_value: StateType | datetime = None
+    _restored_attrs: dict[str, Any] | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Restore the last value where the description asks for it."""
+        await super().async_added_to_hass()
+        if not self.entity_description.restore:
+            return
+        if (data := await self.async_get_last_sensor_data()) is not None:
+            self._restored_value = data.native_value  # type: ignore[assignment]
+        if (state := await self.async_get_last_state()) is not None:
+            # Only the attributes this sensor sets itself, not HA's (friendly_name, ...).
+            keys = self.entity_description.restore_attributes
+            self._restored_attrs = {k: state.attributes.get(k) for k in keys}
 
     def _wants(self, update: Update, camera: str | None) -> bool:
         return update in self.entity_description.updates
@@ -112,9 +132,12 @@ class DualCamSensor(DualCamEntity, SensorEntity):
     @property
     def native_value(self) -> StateType | datetime:
         """Current value."""
-        return self.entity_description.value_fn(self.vehicle)
+        value = self.entity_description.value_fn(self.vehicle)
+        return self._restored_value if value is None else value
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Details of the value, where there are any."""
-        return self.entity_description.attrs_fn(self.vehicle)
+        if (attrs := self.entity_description.attrs_fn(self.vehicle)) is not None:
+            return attrs
+        return self._restored_attrs if self._restored_value is not None else None

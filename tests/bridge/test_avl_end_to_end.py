@@ -226,3 +226,18 @@ async def test_simulate_tracker_cli_with_a_crash_and_lost_acks(tmp_path: Path, c
         assert len(h.of(SosTriggered)) == 1
     out = capsys.readouterr().out
     assert out.startswith("tracker 352094082736916: ") and "2 files uploaded" in out
+
+
+async def test_simulate_tracker_cli_camera_states(tmp_path: Path) -> None:
+    """Healthy cameras (3, card mounted) by default; told so, a tracker reports the others."""
+    parser = argparse.ArgumentParser()
+    add_tracker_arguments(parser)
+    assert (parser.parse_args([]).front_state, parser.parse_args([]).rear_state) == (3, 3)
+    async with running_avl(tmp_path) as h:
+        args = parser.parse_args(
+            ["--port", str(h.avl_port), "--camera-port", str(h.camera_port), "--duration", "0.2",
+             "--interval", "0.05", "--front-state", "1", "--rear-state", "4", "--no-camera"]
+        )  # fmt: skip
+        assert await asyncio.to_thread(run_tracker_command, args) == 0
+        await h.wait_idle()
+        assert states(h, IMEI) == [("front", 1), ("rear", 4)]

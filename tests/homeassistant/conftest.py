@@ -7,6 +7,7 @@ tests exercise the integration's real subscriptions and payloads end to end insi
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from unittest.mock import Mock
 import pytest
 from homeassistant.components import mqtt
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import frame
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_mqtt_message,
@@ -28,6 +31,7 @@ from custom_components.dualcam.const import (
     CONF_VEHICLES,
     DOMAIN,
 )
+from custom_components.dualcam.registry import async_entry_device
 
 PREFIX = "dualcam"
 IMEI = "352094082736916"
@@ -57,6 +61,47 @@ POSITION = {
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load custom_components/dualcam."""
+
+
+class _FrameReports(logging.Handler):
+    """Collects Home Assistant's frame reports (deprecated or wrong API use)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def fail_on_frame_reports() -> Generator[None]:
+    """A frame report is an error, not a log line.
+
+    Home Assistant only logs (once per call site) when a custom integration uses a deprecated
+    API, e.g. ``async_get_or_create(via_device=...)``; those stop working a few releases
+    later. Every test fails on one, on each supported release.
+    """
+    # Reported call sites are remembered per process: forget them so each test reports again.
+    if isinstance(reported := getattr(frame, "_REPORTED_INTEGRATIONS", None), set):
+        reported.clear()
+    reports = _FrameReports()
+    logger = logging.getLogger(frame.__name__)
+    logger.addHandler(reports)
+    try:
+        yield
+    finally:
+        logger.removeHandler(reports)
+    if reports.messages:
+        pytest.fail("Home Assistant reported API misuse:\n" + "\n".join(reports.messages))
+
+
+def get_device(hass: HomeAssistant, identifier: str) -> dr.DeviceEntry | None:
+    """The DualCam device whose identifier is (dualcam, identifier), in any DualCam entry."""
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if device := async_entry_device(hass, entry.entry_id, (DOMAIN, identifier)):
+            return device
+    return None
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import IMEI, fire
+from conftest import IMEI, fire, get_device
 from homeassistant.core import HomeAssistant, ServiceCall
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -19,8 +18,6 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
     async_mock_service,
 )
-
-from custom_components.dualcam.const import DOMAIN
 
 BLUEPRINT = (
     Path(__file__).parents[2] / "blueprints" / "automation" / "dualcam" / "crash_clip_notify.yaml"
@@ -38,7 +35,7 @@ async def notifications(
     target.parent.mkdir(parents=True)
     shutil.copy(BLUEPRINT, target)
     calls = async_mock_service(hass, "notify", "test_phone")
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)})
+    device = get_device(hass, IMEI)
     assert await async_setup_component(
         hass,
         "automation",

@@ -26,6 +26,7 @@ from custom_components.dualcam.const import (
 )
 
 PROBE = "custom_components.dualcam.config_flow.async_probe_bridge"
+STRINGS = json.loads((Path(config_flow.__file__).parent / "strings.json").read_text())
 DEFAULT_OPTIONS = {CONF_STORE_MEDIA: True, CONF_MEDIA_DIR: "", CONF_VEHICLES: []}
 
 
@@ -78,14 +79,19 @@ async def test_user_flow_invalid_prefix(
 async def test_user_flow_bridge_not_found_then_found(
     hass: HomeAssistant, mqtt_mock: MqttMockHAClient
 ) -> None:
-    """No answer on <prefix>/bridge/info: an error, and the user can retry."""
+    """No answer on P/bridge/info: an error naming the topic, and the user can retry."""
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     with patch(PROBE, return_value=None):
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_TOPIC_PREFIX: PREFIX}
+            result["flow_id"], {CONF_TOPIC_PREFIX: "fleet/north/"}
         )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "bridge_not_found"}
+    # The frontend renders the error with the form's placeholders: the topic the user typed.
+    message = STRINGS["config"]["error"]["bridge_not_found"]
+    assert message.format(**result["description_placeholders"]).startswith(
+        "No bridge answered on `fleet/north/bridge/info`."
+    )
     with patch(PROBE, return_value=BRIDGE_INFO):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_TOPIC_PREFIX: PREFIX}
@@ -137,6 +143,8 @@ async def test_mqtt_discovery_flow(hass: HomeAssistant, mqtt_mock: MqttMockHACli
         "version": "0.1.0",
         "vehicles": "1",
     }
+    description = STRINGS["config"]["step"]["discovery_confirm"]["description"]
+    assert "knows 1 vehicle(s)" in description.format(**result["description_placeholders"])
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {CONF_TOPIC_PREFIX: PREFIX}

@@ -131,7 +131,8 @@ async def test_every_example_through_the_subscriptions(
     assert vehicle.position is not None
     assert vehicle.position.latitude == last["position"]["latitude"]
     assert vehicle.last_sos is not None and vehicle.last_sos.trigger == last["sos"]["trigger"]
-    assert [e.data["trigger"] for e in sos_events] == [s["trigger"] for s in EXAMPLES["sos"]] * 2
+    # Topics without a camera got each example twice: the same SOS twice is one SOS.
+    assert [e.data["trigger"] for e in sos_events] == [s["trigger"] for s in EXAMPLES["sos"]]
 
 
 async def test_command_results_complete_their_commands(

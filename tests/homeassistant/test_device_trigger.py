@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import IMEI, PREFIX, fire
+from conftest import IMEI, PREFIX, fire, get_device
 from homeassistant.components.device_automation import DeviceAutomationType
 from homeassistant.core import HomeAssistant, ServiceCall
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -20,7 +19,7 @@ from custom_components.dualcam.device_trigger import TRIGGER_TYPES
 
 def device_id(hass: HomeAssistant, imei: str = IMEI) -> str:
     """Registry id of a vehicle (or of the bridge, given its identifier)."""
-    return dr.async_get(hass).async_get_device(identifiers={(DOMAIN, imei)}).id
+    return get_device(hass, imei).id
 
 
 async def test_get_triggers(hass: HomeAssistant, loaded: MockConfigEntry) -> None:

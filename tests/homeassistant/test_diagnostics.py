@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import IMEI, IMEI2, POSITION, fire
+from conftest import IMEI, IMEI2, POSITION, fire, get_device
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -16,7 +15,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.dualcam.const import CONF_VEHICLES, DOMAIN
+from custom_components.dualcam.const import CONF_VEHICLES
 
 
 @pytest.mark.parametrize("entry_options", [{CONF_VEHICLES: [IMEI, IMEI2]}])
@@ -51,7 +50,7 @@ async def test_device_diagnostics(
 ) -> None:
     """A vehicle's diagnostics: its state, without its IMEI."""
     assert await async_setup_component(hass, "diagnostics", {})
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)})
+    device = get_device(hass, IMEI)
     result = await get_diagnostics_for_device(hass, hass_client, loaded, device)
     assert IMEI not in json.dumps(result)
     assert result["device"]["model"] == "DualCam"

@@ -28,12 +28,11 @@ from typing import TypeVar
 
 import pytest
 import yaml
+from conftest import get_device
 from homeassistant.components import camera, mqtt
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -50,7 +49,8 @@ from custom_components.dualcam.const import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-BRIDGE_CLI = REPO / ".venv" / "bin" / "dualcam-bridge"
+# The bridge's own venv; scripts/test-ha runs HA in a chroot, with a bridge built there.
+BRIDGE_CLI = Path(os.environ.get("DUALCAM_BRIDGE_CLI") or REPO / ".venv" / "bin" / "dualcam-bridge")
 # The simulator's photos are this sample with a JPEG comment (COM) segment after SOI.
 FRONT_SAMPLE = REPO / "bridge" / "dualcam_bridge" / "simulator" / "samples" / "front.jpg"
 MOSQUITTO = shutil.which("mosquitto") or (
@@ -274,12 +274,10 @@ def start_tracker(procs: Processes, bridge: BridgeSetup) -> None:
     )  # fmt: skip
 
 
-async def front_image(hass: HomeAssistant, entity_id: str) -> bytes | None:
-    """What the camera entity serves (camera.snapshot and the frontend get the same)."""
-    try:
-        return (await camera.async_get_image(hass, entity_id)).content
-    except HomeAssistantError:  # no photo yet
-        return None
+async def front_image(hass: HomeAssistant, entity_id: str) -> bytes:
+    """What the camera entity serves (camera.snapshot and the frontend get the same); a
+    placeholder before the first photo."""
+    return (await camera.async_get_image(hass, entity_id)).content
 
 
 async def test_request_photo_reaches_the_camera_entity(
@@ -351,7 +349,7 @@ async def _scenario(
     # 3. The vehicle's device and its front camera, available (bridge and tracker online).
     device = await wait_for(
         "the vehicle's device",
-        lambda: dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)}),
+        lambda: get_device(hass, IMEI),
         procs,
     )
     assert device.name == NAME and device.serial_number == IMEI
@@ -363,6 +361,16 @@ async def _scenario(
     await wait_for(
         "the front camera to be available",
         lambda: (state := hass.states.get(entity_id)) and state.state != STATE_UNAVAILABLE,
+        procs,
+    )
+    # The simulated cameras are healthy: state 3, a mounted SD card.
+    state_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{IMEI}_front_camera_state"
+    )
+    assert state_id is not None
+    await wait_for(
+        "the front camera's state",
+        lambda: (state := hass.states.get(state_id)) and state.state == "card_mounted",
         procs,
     )
     before = await front_image(hass, entity_id)

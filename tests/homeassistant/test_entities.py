@@ -12,6 +12,8 @@ from conftest import (
     POSITION,
     REAR_JPEG,
     fire,
+    get_device,
+    publish_bridge,
     publish_vehicle,
 )
 from homeassistant.components import camera
@@ -25,6 +27,7 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.dualcam.camera import PLACEHOLDER
 from custom_components.dualcam.const import CONF_VEHICLES, DOMAIN, EVENT_SOS
 
 ENTITIES = {
@@ -82,9 +85,8 @@ async def test_entities_from_retained_messages(
 
 async def test_devices(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     """The vehicle is a device (bridge name, IMEI as serial) behind the bridge device."""
-    registry = dr.async_get(hass)
-    vehicle = registry.async_get_device(identifiers={(DOMAIN, IMEI)})
-    bridge = registry.async_get_device(identifiers={(DOMAIN, "bridge/dualcam")})
+    vehicle = get_device(hass, IMEI)
+    bridge = get_device(hass, "bridge/dualcam")
     assert vehicle is not None and bridge is not None
     assert (vehicle.name, vehicle.serial_number, vehicle.model, vehicle.manufacturer) == (
         "Van 1",
@@ -94,6 +96,8 @@ async def test_devices(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     )
     assert vehicle.via_device_id == bridge.id
     assert bridge.sw_version == "0.1.0"
+    # The bridge is this project's software, not a Teltonika product.
+    assert (bridge.manufacturer, bridge.model) == ("dualcam-bridge", "DualCam bridge")
     assert bridge.entry_type is dr.DeviceEntryType.SERVICE
 
 
@@ -109,6 +113,30 @@ async def test_camera_image_is_the_published_jpeg(
     response = await client.get("/api/camera_proxy/camera.van_1_front_camera")
     assert response.status == 200
     assert await response.read() == FRONT_JPEG
+
+
+async def test_camera_placeholder_before_the_first_photo(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, hass_client: ClientSessionGenerator
+) -> None:
+    """A new vehicle has no photo yet: its cameras show a placeholder, not an HTTP error."""
+    publish_bridge(hass)
+    fire(hass, f"{IMEI}/info", {"imei": IMEI, "name": "Van 1"})
+    fire(hass, f"{IMEI}/availability", "online")
+    await hass.async_block_till_done()
+    placeholder = PLACEHOLDER.read_bytes()
+    assert placeholder[:3] == b"\xff\xd8\xff" and len(placeholder) > 1000
+    image = await camera.async_get_image(hass, "camera.van_1_rear_camera")
+    assert (image.content, image.content_type) == (placeholder, "image/jpeg")
+    client = await hass_client()
+    response = await client.get("/api/camera_proxy/camera.van_1_front_camera")
+    assert response.status == 200
+    assert response.content_type == "image/jpeg"
+    assert await response.read() == placeholder
+    assert hass.states.get("camera.van_1_front_camera").attributes["photo_received_at"] is None
+
+    fire(hass, f"{IMEI}/camera/front/photo", FRONT_JPEG)
+    await hass.async_block_till_done()
+    assert (await camera.async_get_image(hass, "camera.van_1_front_camera")).content == FRONT_JPEG
 
 
 async def test_camera_snapshot_service(
@@ -165,7 +193,8 @@ async def test_live_camera_state_transfer_position_media(
     fire(hass, f"{IMEI}/position", {**POSITION, "latitude": 54.7, "speed": 0})
     await hass.async_block_till_done()
     assert hass.states.get("sensor.van_1_rear_camera_state").state == "card_faulty"
-    assert hass.states.get("sensor.van_1_front_camera_state").state == "card_failed"
+    # 3 is a mounted card: the healthy state.
+    assert hass.states.get("sensor.van_1_front_camera_state").state == "card_mounted"
     progress = hass.states.get("sensor.van_1_transfer_progress")
     assert float(progress.state) == 25.0
     assert progress.attributes["state"] == "receiving"
@@ -219,7 +248,7 @@ async def test_sos_event(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     assert state.attributes["event_type"] == "crash"
     assert state.attributes["position"] == position
     assert state.attributes["clips"] == []
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)})
+    device = get_device(hass, IMEI)
     assert len(bus_events) == 1
     assert bus_events[0].data == {
         "device_id": device.id,
@@ -232,37 +261,47 @@ async def test_sos_event(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     }
 
 
-async def test_availability_follows_bridge_and_vehicle(
+async def test_availability_follows_the_bridge_not_the_tracker(
     hass: HomeAssistant, loaded: MockConfigEntry
 ) -> None:
-    """Bridge offline: all unavailable. Tracker offline: all but its connection sensor."""
-    assert STATE_UNAVAILABLE not in dualcam_states(hass).values()
+    """Bridge offline: all unavailable. Tracker offline: only its connection sensor changes."""
+    online = dualcam_states(hass)
+    assert STATE_UNAVAILABLE not in online.values()
 
     fire(hass, "bridge/status", "offline")
     await hass.async_block_till_done()
-    assert set(dualcam_states(hass).values()) == {STATE_UNAVAILABLE}
+    states = dualcam_states(hass)
+    # The SOS event keeps its last SOS (see test_restart.py).
+    assert states.pop("event.van_1_sos") == STATE_UNKNOWN
+    assert set(states.values()) == {STATE_UNAVAILABLE}
 
     fire(hass, "bridge/status", "online")
+    await hass.async_block_till_done()
+    assert dualcam_states(hass) == online
+
+    # A parked van: its last photo, position, SOS, media and buttons stay (the bridge queues
+    # commands for it); the connection sensor says the tracker is away.
     fire(hass, f"{IMEI}/availability", "offline")
     await hass.async_block_till_done()
-    states = dualcam_states(hass)
-    assert states.pop("binary_sensor.van_1_tracker_connection") == "off"
-    assert set(states.values()) == {STATE_UNAVAILABLE}
+    assert dualcam_states(hass) == {**online, "binary_sensor.van_1_tracker_connection": "off"}
+    assert (await camera.async_get_image(hass, "camera.van_1_front_camera")).content == FRONT_JPEG
+    assert hass.states.get("device_tracker.van_1").attributes["latitude"] == POSITION["latitude"]
 
     fire(hass, f"{IMEI}/availability", "online")
     await hass.async_block_till_done()
-    assert STATE_UNAVAILABLE not in dualcam_states(hass).values()
-    # The camera still shows its photo once back.
-    assert (await camera.async_get_image(hass, "camera.van_1_front_camera")).content == FRONT_JPEG
+    assert dualcam_states(hass) == online
 
 
 async def test_availability_follows_mqtt_connection(
     hass: HomeAssistant, loaded: MockConfigEntry
 ) -> None:
-    """Losing the broker makes the entities unavailable until it is back."""
+    """Losing the broker makes the entities unavailable until it is back (the SOS event keeps
+    its last SOS)."""
     async_dispatcher_send(hass, MQTT_CONNECTION_STATE, False)
     await hass.async_block_till_done()
-    assert set(dualcam_states(hass).values()) == {STATE_UNAVAILABLE}
+    states = dualcam_states(hass)
+    assert states.pop("event.van_1_sos") == STATE_UNKNOWN
+    assert set(states.values()) == {STATE_UNAVAILABLE}
     async_dispatcher_send(hass, MQTT_CONNECTION_STATE, True)
     await hass.async_block_till_done()
     assert STATE_UNAVAILABLE not in dualcam_states(hass).values()
@@ -277,11 +316,11 @@ async def test_vehicle_appearing_later_is_added_live(
     await hass.async_block_till_done()
     assert loaded.runtime_data is runtime
     assert hass.states.get("sensor.truck_2_front_camera_state").state == "no_card"
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI2)}).name == "Truck 2"
+    assert get_device(hass, IMEI2).name == "Truck 2"
     # A renamed vehicle keeps its entities; the device name follows the bridge.
     fire(hass, f"{IMEI2}/info", {"imei": IMEI2, "name": "Truck Two"})
     await hass.async_block_till_done()
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI2)}).name == "Truck Two"
+    assert get_device(hass, IMEI2).name == "Truck Two"
     assert len([s for s in dualcam_states(hass) if "truck" in s]) == len(ENTITIES)
 
 
@@ -293,7 +332,7 @@ async def test_only_selected_vehicles(hass: HomeAssistant, loaded: MockConfigEnt
     """With a vehicle selection, other vehicles get no device and no entities."""
     publish_vehicle(hass, IMEI2, "Truck 2", retain=False)
     await hass.async_block_till_done()
-    assert dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)}) is None
+    assert get_device(hass, IMEI) is None
     assert hass.states.get("sensor.van_1_front_camera_state") is None
     assert hass.states.get("sensor.truck_2_front_camera_state") is not None
     # Unselected IMEIs are still offered in the options.

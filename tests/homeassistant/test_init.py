@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import BRIDGE_INFO, IMEI, PREFIX, fire, publish_bridge, publish_vehicle
+from conftest import BRIDGE_INFO, IMEI, PREFIX, fire, get_device, publish_bridge, publish_vehicle
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
@@ -109,8 +109,8 @@ async def test_setup_retries_without_mqtt(
 async def test_remove_device(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     """A reported vehicle and the bridge device cannot be deleted; a stale vehicle can."""
     registry = dr.async_get(hass)
-    vehicle = registry.async_get_device(identifiers={(DOMAIN, IMEI)})
-    bridge = registry.async_get_device(identifiers={(DOMAIN, f"bridge/{PREFIX}")})
+    vehicle = get_device(hass, IMEI)
+    bridge = get_device(hass, f"bridge/{PREFIX}")
     stale = registry.async_get_or_create(
         config_entry_id=loaded.entry_id, identifiers={(DOMAIN, "111111111111111")}
     )

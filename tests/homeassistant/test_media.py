@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FRONT_JPEG, IMEI, fire
+from conftest import FRONT_JPEG, IMEI, fire, get_device
 from homeassistant.components import media_source
 from homeassistant.components.media_player import MediaClass
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -26,7 +25,6 @@ from custom_components.dualcam.const import (
     CONF_MEDIA_DIR,
     CONF_STORE_MEDIA,
     CONF_VEHICLES,
-    DOMAIN,
     EVENT_MEDIA_RECEIVED,
     MEDIA_PAIRING_TIMEOUT,
 )
@@ -75,7 +73,7 @@ async def test_video_saved_and_event_fired(
 
     relative = expected_relative()
     assert (media_dir / relative).read_bytes() == VIDEO
-    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, IMEI)})
+    device = get_device(hass, IMEI)
     assert len(events) == 1
     data = events[0].data
     assert data["path"] == str(media_dir / relative)

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from conftest import IMEI, IMEI2, PREFIX, FakeBridge, fire, publish_vehicle
+from conftest import IMEI, IMEI2, PREFIX, FakeBridge, fire, get_device, publish_vehicle
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import area_registry as ar
@@ -23,7 +24,7 @@ NOW = "2025-05-01T10:00:00+00:00"
 
 def vehicle_device_id(hass: HomeAssistant, imei: str = IMEI) -> str:
     """Device registry id of a vehicle."""
-    return dr.async_get(hass).async_get_device(identifiers={(DOMAIN, imei)}).id
+    return get_device(hass, imei).id
 
 
 async def call(
@@ -243,7 +244,7 @@ async def test_validation_errors(
 
 async def test_target_without_vehicle(hass: HomeAssistant, fake_bridge: FakeBridge) -> None:
     """A target that holds no DualCam vehicle is a validation error."""
-    bridge_device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "bridge/dualcam")})
+    bridge_device = get_device(hass, "bridge/dualcam")
     for target in ({"device_id": bridge_device.id}, {"entity_id": "zone.home"}, {}):
         with pytest.raises(ServiceValidationError) as err:
             await call(hass, "request_photo", target)
@@ -316,6 +317,19 @@ async def test_buttons(hass: HomeAssistant, fake_bridge: FakeBridge) -> None:
         await hass.services.async_call(
             "button", "press", {"entity_id": "button.van_1_request_front_photo"}, blocking=True
         )
+
+
+async def test_button_of_an_offline_tracker(hass: HomeAssistant, fake_bridge: FakeBridge) -> None:
+    """A parked van's button still works: the bridge queues the request until it is back."""
+    fire(hass, f"{IMEI}/availability", "offline")
+    await hass.async_block_till_done()
+    assert hass.states.get("button.van_1_request_front_photo").state != STATE_UNAVAILABLE
+    await hass.services.async_call(
+        "button", "press", {"entity_id": "button.van_1_request_front_photo"}, blocking=True
+    )
+    assert [(imei, c["command"], c["source"]) for imei, c in fake_bridge.commands] == [
+        (IMEI, "camreq", "front")
+    ]
 
 
 async def test_services_without_loaded_bridge(

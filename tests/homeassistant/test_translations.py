@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import string
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.translation import async_get_translations
 
 from custom_components.dualcam import binary_sensor, button, camera, event, sensor
@@ -21,6 +26,40 @@ from custom_components.dualcam.device_trigger import TRIGGER_TYPES
 
 INTEGRATION = Path(__file__).parents[2] / "custom_components" / DOMAIN
 EN = json.loads((INTEGRATION / "translations" / "en.json").read_text())
+
+
+TEXT_FILES = ["strings.json", *sorted(p.name for p in (INTEGRATION / "translations").glob("*"))]
+
+
+def texts(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every text of a strings file with its key path."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from texts(value, f"{path}.{key}" if path else key)
+    else:
+        assert isinstance(node, str), path
+        yield path, node
+
+
+@pytest.mark.parametrize("name", TEXT_FILES)
+def test_every_text_renders(name: str) -> None:
+    """Each text passes hassfest's checks of translation strings, so the frontend renders it.
+
+    The frontend formats texts as ICU messages: `<word>` opens a markup tag (a text with
+    `<prefix>` in it shows "Translation error: UNCLOSED_TAG" instead), braces are
+    placeholders and must balance and name identifiers.
+    """
+    path = INTEGRATION / name if name == "strings.json" else INTEGRATION / "translations" / name
+    found = list(texts(json.loads(path.read_text())))
+    assert len(found) > 50
+    for key, text in found:
+        cv.string_with_no_html(text)  # hassfest: "the string should not contain HTML"
+        assert not re.search(r"</?[A-Za-z]", text), f"{key}: markup tag in {text!r}"
+        fields = [field for _, field, _, _ in string.Formatter().parse(text) if field]
+        assert all(field.isidentifier() for field in fields), f"{key}: {fields}"
+        assert not re.search(r"'\{\w+\}'", text), f"{key}: quoted placeholder"
+        assert text == text.strip(), f"{key}: leading or trailing space"
+        assert "http://" not in text and "https://" not in text, f"{key}: URL"
 
 
 def test_strings_and_en_are_the_same() -> None:
@@ -94,6 +133,8 @@ async def test_home_assistant_loads_the_translations(hass: HomeAssistant) -> Non
     prefix = f"component.{DOMAIN}.entity"
     assert translations[f"{prefix}.sensor.front_camera_state.state.no_card"] == "No SD card"
     assert translations[f"{prefix}.sensor.rear_camera_state.state.card_faulty"] == "SD card faulty"
+    healthy = translations[f"{prefix}.sensor.front_camera_state.state.card_mounted"]
+    assert healthy == "OK (SD card mounted)"
     assert translations[f"{prefix}.event.sos.state_attributes.event_type.state.crash"] == "Crash"
     exceptions = await async_get_translations(hass, "en", "exceptions", {DOMAIN})
     assert f"component.{DOMAIN}.exceptions.command_timeout.message" in exceptions

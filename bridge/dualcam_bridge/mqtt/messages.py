@@ -38,6 +38,8 @@ class BridgeInfo:
     version: str = __version__
     camera_port: int | None = None
     avl_port: int | None = None
+    # The config's ``devices``: known before they ever connect (a discovery dialog counts them).
+    configured_devices: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -90,13 +92,13 @@ class EventMessages:
         return batch
 
     def bridge_info(self, devices: list[str]) -> OutMessage:
-        """``P/bridge/info`` listing ``devices``."""
+        """``P/bridge/info`` listing the devices known now: ``devices`` seen or configured."""
         payload = t.bridge_info_payload(
             self._info.version,
             self._started_at,
             self._info.camera_port,
             self._info.avl_port,
-            devices,
+            sorted({*devices, *self._info.configured_devices}),
         )
         return self._state(BRIDGE_LANE, self.topics.bridge_info, payload)
 

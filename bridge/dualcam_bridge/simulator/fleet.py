@@ -15,11 +15,13 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..contract import CAMERA_STATE_NAMES
 from ..events import DomainEvent, EventHandler, SosClipLinked, SosTriggered
 from .camera import SimulatedCamera
 from .tracker import SimulatedTracker, TrackerFaults, TrackerResult
 
 DEFAULT_IMEI = "352094082736916"
+CARD_MOUNTED = 3  # contract.CAMERA_STATE_NAMES: the healthy camera state
 FLEET_IMEI_BASE = 352094082737000
 
 
@@ -68,11 +70,24 @@ def make_vehicle(
     interval: float | None = 1.0,
     crash_at: float | None = None,
     faults: TrackerFaults | None = None,
+    front_state: int = CARD_MOUNTED,
+    rear_state: int = CARD_MOUNTED,
 ) -> Vehicle:
-    """A tracker linked to a DualCam that uploads to ``camera_port``."""
+    """A tracker linked to a DualCam that uploads to ``camera_port``.
+
+    The camera states (AVL 498 front / 497 rear) default to 3, a mounted card: healthy.
+    """
     camera = SimulatedCamera(host, camera_port, imei)
     tracker = SimulatedTracker(
-        host, avl_port, imei, camera=camera, interval=interval, crash_at=crash_at, faults=faults
+        host,
+        avl_port,
+        imei,
+        camera=camera,
+        interval=interval,
+        crash_at=crash_at,
+        faults=faults,
+        front_state=front_state,
+        rear_state=rear_state,
     )
     return Vehicle(tracker, camera)
 
@@ -173,6 +188,15 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--imei", default=DEFAULT_IMEI)
     parser.add_argument("--duration", type=float, default=None, help="seconds (default: Ctrl-C)")
     parser.add_argument("--no-camera", action="store_true", help="no DualCam behind the tracker")
+    states = ", ".join(f"{value} {name}" for value, name in CAMERA_STATE_NAMES.items())
+    for camera in ("front", "rear"):
+        parser.add_argument(
+            f"--{camera}-state",
+            type=int,
+            choices=sorted(CAMERA_STATE_NAMES),
+            default=CARD_MOUNTED,
+            help=f"the {camera} camera's state ({states}; default 3, healthy)",
+        )
     _common(parser)
 
 
@@ -196,6 +220,8 @@ def run_tracker_command(args: argparse.Namespace) -> int:
             interval=args.interval,
             crash_at=args.crash_at,
             faults=TrackerFaults(drop_acks=drop_every(args.drop_ack_every)),
+            front_state=args.front_state,
+            rear_state=args.rear_state,
         )
         if args.no_camera:
             vehicle.tracker.camera = None

@@ -66,7 +66,7 @@ CAMERA_STATE = obj(
     {
         "value": {"type": "integer", "minimum": 0, "maximum": 4},
         "state": {
-            "enum": ["not_detected", "no_card", "card_mount_failed", "card_failed", "card_faulty"]
+            "enum": ["not_detected", "no_card", "card_mount_failed", "card_mounted", "card_faulty"]
         },
         "timestamp": TIMESTAMP,
     }
@@ -319,7 +319,7 @@ EXAMPLES: dict[str, list[Any]] = {
     "camera_state": [
         {"value": value, "state": state, "timestamp": _WHEN}
         for value, state in enumerate(
-            ["not_detected", "no_card", "card_mount_failed", "card_failed", "card_faulty"]
+            ["not_detected", "no_card", "card_mount_failed", "card_mounted", "card_faulty"]
         )
     ],
     "photo": [_JPEG],

@@ -69,6 +69,28 @@ async def test_fleet_keeps_the_contract(broker, start_bridge) -> None:
         assert set(imeis) <= set(info["devices"])
 
 
+async def test_bridge_info_lists_the_configured_devices(broker, start_bridge) -> None:
+    """Before any tracker connects, P/bridge/info already names the config's vehicles (Home
+    Assistant's discovery dialog counts them); one seen later is added."""
+    configured = ["352094082738201", "352094082738202", "352094082738203"]
+    devices = [{"imei": imei, "name": f"Van {n}"} for n, imei in enumerate(configured, 1)]
+    async with (
+        broker.collector(f"{PREFIX}/bridge/info") as sub,
+        start_bridge(mqtt=mqtt_section(broker), devices=devices) as b,
+    ):
+        await sub.wait_count(f"{PREFIX}/bridge/info", 1)
+        assert decode(sub.on(f"{PREFIX}/bridge/info")[-1])["devices"] == configured
+        seen = "352094082738199"
+        vehicle = make_vehicle("127.0.0.1", b.bridge.avl.port, b.port, seen, interval=None)
+        run = asyncio.create_task(vehicle.tracker.run())
+        await sub.wait_for(
+            lambda ms: seen in decode(ms[-1])["devices"], what="the new tracker in bridge/info"
+        )
+        assert decode(sub.on(f"{PREFIX}/bridge/info")[-1])["devices"] == [seen, *configured]
+        vehicle.tracker.stop()
+        await run
+
+
 async def test_camreq_round_trip_ends_in_a_media_event(broker, start_bridge) -> None:
     imei = "352094082738100"
     async with broker.collector(f"{PREFIX}/#") as sub, start_bridge(mqtt=mqtt_section(broker)) as b:
