@@ -246,3 +246,34 @@ async def test_stale_partials_are_dropped_by_age(store: MediaStore) -> None:
     assert spool.part.exists()
     apply_retention(store, 30, 0, datetime.now(UTC) + timedelta(days=31))
     assert not spool.part.exists()
+
+
+def test_an_index_from_before_announcements_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+    from datetime import timedelta
+
+    from dualcam_bridge.camera.index import MediaIndex
+    from dualcam_bridge.clock import now_utc
+
+    db = sqlite3.connect(tmp_path / "index.sqlite3")
+    db.execute(
+        "CREATE TABLE media (id TEXT PRIMARY KEY, imei TEXT NOT NULL, camera TEXT NOT NULL, "
+        "kind TEXT NOT NULL, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, sha256 TEXT NOT "
+        "NULL, captured_at TEXT, received_at TEXT NOT NULL, trigger TEXT, latitude REAL, "
+        "longitude REAL, duration_s INTEGER, framerate INTEGER, mp4_path TEXT, crc_ok INTEGER, "
+        "mp4_size INTEGER, mp4_sha256 TEXT)"
+    )
+    for mid, age in (("old", timedelta(days=30)), ("recent", timedelta(hours=1))):
+        db.execute(
+            "INSERT INTO media (id, imei, camera, kind, path, size, sha256, received_at) "
+            "VALUES (?, '1', 'front', 'photo', ?, 1, 'x', ?)",
+            (mid, f"/{mid}.jpg", (now_utc() - age).isoformat()),
+        )
+    db.commit()
+    db.close()
+    index = MediaIndex(tmp_path / "index.sqlite3")
+    # Recent rows are announced again (the outbox drops ids it already took), old ones not.
+    assert [r.id for r in index.unannounced(now_utc(), 10)] == ["recent"]
+    index.mark_announced(["recent"])
+    assert index.unannounced(now_utc(), 10) == []
+    index.close()
