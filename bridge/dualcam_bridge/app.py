@@ -72,7 +72,10 @@ class Bridge:
                 raise
             self.bus.subscribe(self.mqtt.handle_event)
             self.bus.subscribe(self.announcements.on_media, MediaCompleted)
+        recovered = await self.store.finish_recovery()
         self.bus.open()
+        for media in recovered:  # complete spools committed at start-up
+            await self.emit(media)
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
         if self.mqtt is not None:
             # The index is the source of truth: what it holds and MQTT never took goes out.

@@ -277,3 +277,43 @@ def test_an_index_from_before_announcements_is_migrated(tmp_path: Path) -> None:
     index.mark_announced(["recent"])
     assert index.unannounced(now_utc(), 10) == []
     index.close()
+
+
+@pytest.mark.parametrize("file_crc", [crc16_dualcam(DATA), 0])
+async def test_a_complete_spool_is_committed_at_start_up(tmp_path: Path, file_crc: int) -> None:
+    # The bridge died right after the last packet was written: no commit, no device.
+    first = MediaStore(tmp_path / "data", Remuxer(enabled=False))
+    spool, _ = await first.begin(IMEI, "%photof", 10, file_crc, meta())
+    fill(spool, DATA)
+    first.release(spool)
+    first.close()
+    store = MediaStore(tmp_path / "data", Remuxer(enabled=False))
+    try:
+        (rec,) = await store.finish_recovery()
+        assert rec.path.read_bytes() == DATA and rec.captured_at == WHEN
+        assert store.index.get(rec.id) == rec
+        assert not list(store.spool_dir.rglob("*.part"))
+        assert await store.finish_recovery() == []  # announced once
+        # The device comes back for that file: it is told the file is stored.
+        _, point = await store.begin(IMEI, "%photof", 10, file_crc, meta())
+        assert point.next_packet == 10 and point.crc == crc16_dualcam(DATA[:9216])
+    finally:
+        store.close()
+
+
+async def test_an_incomplete_or_mismatched_spool_waits_for_the_device(tmp_path: Path) -> None:
+    first = MediaStore(tmp_path / "data", Remuxer(enabled=False))
+    a, _ = await first.begin(IMEI, "%photof", 10, crc16_dualcam(DATA), meta())
+    fill(a, DATA[:9216])  # the last packet is missing
+    first.release(a)
+    b, _ = await first.begin(IMEI, "%photor", 10, crc16_dualcam(DATA) ^ 1, meta(file_type=8))
+    fill(b, DATA)  # every packet, but not the file the START announced
+    first.release(b)
+    first.close()
+    store = MediaStore(tmp_path / "data", Remuxer(enabled=False))
+    try:
+        assert await store.finish_recovery() == []
+        assert store.index.all() == []
+        assert len(list(store.spool_dir.rglob("*.part"))) == 2
+    finally:
+        store.close()
