@@ -8,6 +8,7 @@ import logging
 from dataclasses import asdict
 
 from .allowlist import DeviceAllowList
+from .announcements import Announcements
 from .avl.service import AvlService
 from .bus import EventBus
 from .camera.remux import Remuxer
@@ -43,6 +44,7 @@ class Bridge:
         self.camera = CameraServer(config.camera, self.store, self.devices, self.emit)
         self.avl = AvlService(config.avl, config.data_dir, self.devices, self.emit)
         self.bus.subscribe(self.avl.on_media_completed, MediaCompleted)  # SOS ↔ clip links
+        self.announcements = Announcements(self.store, self.emit)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -60,6 +62,7 @@ class Bridge:
                 ),
                 handle_command=self.avl.router.submit,
                 on_published=self._on_published,
+                on_media_accepted=self.announcements.accepted,
             )
             try:
                 if mqtt.embedded:
@@ -72,8 +75,15 @@ class Bridge:
                 await self._stop_broker()
                 raise
             self.bus.subscribe(self.mqtt.handle_event)
+            self.bus.subscribe(self.announcements.on_media, MediaCompleted)
+        recovered = await self.store.finish_recovery()
         self.bus.open()
+        for media in recovered:  # complete spools committed at start-up
+            await self.emit(media)
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        if self.mqtt is not None:
+            # The index is the source of truth: what it holds and MQTT never took goes out.
+            self._tasks.append(asyncio.create_task(self.announcements.run(), name="announce"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -84,6 +94,8 @@ class Bridge:
         await self._stop_servers()
         if self.mqtt is not None:
             await self.mqtt.stop()
+        with contextlib.suppress(Exception):  # else the next start announces them again
+            await self.announcements.flush()
         await self._stop_broker()
         self.store.close()
 

@@ -169,7 +169,7 @@ async def test_unavailable_file_gives_no_media(start_bridge, caplog) -> None:
         await upload(b.port, [cam])
         await b.wait_idle()
         assert b.media == [] and cam.result.unavailable == 1
-        assert "not available (status 0x11)" in caplog.text and IMEI in caplog.text
+        assert "not available (status 0x11: file unavailable" in caplog.text and IMEI in caplog.text
     no_tracebacks(caplog)
 
 

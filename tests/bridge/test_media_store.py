@@ -246,3 +246,74 @@ async def test_stale_partials_are_dropped_by_age(store: MediaStore) -> None:
     assert spool.part.exists()
     apply_retention(store, 30, 0, datetime.now(UTC) + timedelta(days=31))
     assert not spool.part.exists()
+
+
+def test_an_index_from_before_announcements_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+    from datetime import timedelta
+
+    from dualcam_bridge.camera.index import MediaIndex
+    from dualcam_bridge.clock import now_utc
+
+    db = sqlite3.connect(tmp_path / "index.sqlite3")
+    db.execute(
+        "CREATE TABLE media (id TEXT PRIMARY KEY, imei TEXT NOT NULL, camera TEXT NOT NULL, "
+        "kind TEXT NOT NULL, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, sha256 TEXT NOT "
+        "NULL, captured_at TEXT, received_at TEXT NOT NULL, trigger TEXT, latitude REAL, "
+        "longitude REAL, duration_s INTEGER, framerate INTEGER, mp4_path TEXT, crc_ok INTEGER, "
+        "mp4_size INTEGER, mp4_sha256 TEXT)"
+    )
+    for mid, age in (("old", timedelta(days=30)), ("recent", timedelta(hours=1))):
+        db.execute(
+            "INSERT INTO media (id, imei, camera, kind, path, size, sha256, received_at) "
+            "VALUES (?, '1', 'front', 'photo', ?, 1, 'x', ?)",
+            (mid, f"/{mid}.jpg", (now_utc() - age).isoformat()),
+        )
+    db.commit()
+    db.close()
+    index = MediaIndex(tmp_path / "index.sqlite3")
+    # Recent rows are announced again (the outbox drops ids it already took), old ones not.
+    assert [r.id for r in index.unannounced(now_utc(), 10)] == ["recent"]
+    index.mark_announced(["recent"])
+    assert index.unannounced(now_utc(), 10) == []
+    index.close()
+
+
+@pytest.mark.parametrize("file_crc", [crc16_dualcam(DATA), 0])
+async def test_a_complete_spool_is_committed_at_start_up(tmp_path: Path, file_crc: int) -> None:
+    # The bridge died right after the last packet was written: no commit, no device.
+    first = MediaStore(tmp_path / "data", Remuxer(enabled=False))
+    spool, _ = await first.begin(IMEI, "%photof", 10, file_crc, meta())
+    fill(spool, DATA)
+    first.release(spool)
+    first.close()
+    store = MediaStore(tmp_path / "data", Remuxer(enabled=False))
+    try:
+        (rec,) = await store.finish_recovery()
+        assert rec.path.read_bytes() == DATA and rec.captured_at == WHEN
+        assert store.index.get(rec.id) == rec
+        assert not list(store.spool_dir.rglob("*.part"))
+        assert await store.finish_recovery() == []  # announced once
+        # The device comes back for that file: it is told the file is stored.
+        _, point = await store.begin(IMEI, "%photof", 10, file_crc, meta())
+        assert point.next_packet == 10 and point.crc == crc16_dualcam(DATA[:9216])
+    finally:
+        store.close()
+
+
+async def test_an_incomplete_or_mismatched_spool_waits_for_the_device(tmp_path: Path) -> None:
+    first = MediaStore(tmp_path / "data", Remuxer(enabled=False))
+    a, _ = await first.begin(IMEI, "%photof", 10, crc16_dualcam(DATA), meta())
+    fill(a, DATA[:9216])  # the last packet is missing
+    first.release(a)
+    b, _ = await first.begin(IMEI, "%photor", 10, crc16_dualcam(DATA) ^ 1, meta(file_type=8))
+    fill(b, DATA)  # every packet, but not the file the START announced
+    first.release(b)
+    first.close()
+    store = MediaStore(tmp_path / "data", Remuxer(enabled=False))
+    try:
+        assert await store.finish_recovery() == []
+        assert store.index.all() == []
+        assert len(list(store.spool_dir.rglob("*.part"))) == 2
+    finally:
+        store.close()

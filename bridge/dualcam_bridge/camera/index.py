@@ -1,13 +1,19 @@
-"""The SQLite index of completed media: ``<data_dir>/index.sqlite3``."""
+"""The SQLite index of completed media: ``<data_dir>/index.sqlite3``.
+
+It is also the source of truth for announcements: a row's ``announced`` flag says whether
+its media event reached the MQTT outbox (which dedups by media id, so announcing twice is
+harmless and announcing never is not).
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..clock import now_utc
 from ..events import MediaCompleted
 
 _SCHEMA = """
@@ -29,7 +35,10 @@ CREATE TABLE IF NOT EXISTS media (
     mp4_path TEXT,
     crc_ok INTEGER,
     mp4_size INTEGER,
-    mp4_sha256 TEXT
+    mp4_sha256 TEXT,
+    -- 1 once the MQTT outbox accepted the file's media event: the rows at 0 are announced
+    -- again (at start, periodically), so an event the outbox could not take is only delayed.
+    announced INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS media_imei_received ON media (imei, received_at);
 CREATE INDEX IF NOT EXISTS media_received ON media (received_at);
@@ -46,6 +55,10 @@ CREATE TABLE IF NOT EXISTS completed_transfers (
     PRIMARY KEY (imei, file, packets, file_crc, captured_at)
 );
 """
+
+# An index from before the ``announced`` column: its recent rows are announced again (the
+# outbox's media-id dedup drops those it already took); older ones count as announced.
+_MIGRATION_RECENT = timedelta(days=7)
 
 _COLUMNS = (
     "id, imei, camera, kind, path, size, sha256, captured_at, received_at, trigger, "
@@ -66,6 +79,20 @@ class MediaIndex:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(media)")}
+        if "announced" not in columns:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("ALTER TABLE media ADD COLUMN announced INTEGER NOT NULL DEFAULT 0")
+            cutoff = (now_utc() - _MIGRATION_RECENT).isoformat()
+            self._db.execute("UPDATE media SET announced = 1 WHERE received_at < ?", (cutoff,))
+            self._db.execute("COMMIT")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS media_unannounced ON media (received_at) "
+            "WHERE announced = 0"
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -126,6 +153,21 @@ class MediaIndex:
             "UPDATE media SET mp4_path = ?, mp4_size = ?, mp4_sha256 = ? WHERE id = ?",
             (str(mp4_path), size, sha256, media_id),
         )
+
+    def mark_announced(self, media_ids: Iterable[str]) -> None:
+        """The outbox accepted these files' media events."""
+        self._db.executemany(
+            "UPDATE media SET announced = 1 WHERE id = ?", [(mid,) for mid in media_ids]
+        )
+
+    def unannounced(self, received_before: datetime, limit: int) -> list[MediaCompleted]:
+        """Files received before ``received_before`` whose media event was never accepted."""
+        cur = self._db.execute(
+            f"SELECT {_COLUMNS} FROM media WHERE announced = 0 AND received_at < ? "
+            "ORDER BY received_at LIMIT ?",
+            (received_before.isoformat(), limit),
+        )
+        return [_record(row) for row in cur]
 
     def has_path(self, path: Path) -> bool:
         row = self._db.execute("SELECT 1 FROM media WHERE path = ?", (str(path),)).fetchone()

@@ -19,7 +19,13 @@ from ..clock import now_utc
 from ..config import CameraConfig
 from ..events import Camera, DeviceSeen, EventHandler, MediaKind, TransferProgress
 from ..listener import DeviceConnection, DeviceListener
-from ..protocol.dualcam_frames import PACKET_DATA_MAX, encode_close, file_camera, file_kind
+from ..protocol.dualcam_frames import (
+    PACKET_DATA_MAX,
+    encode_close,
+    file_camera,
+    file_kind,
+    status_name,
+)
 from ..protocol.errors import DeviceProtocolError
 from ..protocol.filetransfer import CameraSession
 from ..protocol.session_state import SessionConfig, State
@@ -227,7 +233,13 @@ class CameraConnection(DeviceConnection):
             elif isinstance(ev, MetadataUnavailable):
                 log.info("%s: no metadata for %s: %s", self.who, ev.file, ev.reason)
             elif isinstance(ev, FileUnavailable):
-                log.info("%s: %s is not available (status 0x%02x)", self.who, ev.file, ev.status)
+                log.info(
+                    "%s: %s is not available (status 0x%02x: %s)",
+                    self.who,
+                    ev.file,
+                    ev.status,
+                    status_name(ev.status),
+                )
                 self._release_spool()
             elif isinstance(ev, DeviceStatus):
                 log.warning("%s: device status 0x%02x: %s", self.who, ev.status, ev.name)

@@ -69,6 +69,7 @@ class MediaStore:
         self.index = MediaIndex(self.data_dir / "index.sqlite3")
         self.remuxer = remuxer or Remuxer()
         self._open: dict[tuple[str, str], SpoolFile] = {}
+        self._recovered: list[MediaCompleted] = []  # complete spools committed at start-up
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="media-store")
         # First job of the worker: every begin/commit queued behind it sees a recovered spool.
         self._worker.submit(self.recover)
@@ -258,29 +259,74 @@ class MediaStore:
         sidecar.unlink(missing_ok=True)
 
     def recover(self) -> None:
-        """Finish commits a crash interrupted (linked but not indexed, or not unlinked).
+        """Finish commits a crash interrupted; commit spools that are complete.
 
         Runs in the worker when the store opens; call it directly only with no job running.
         """
         for sidecar in self.spool_dir.glob("*/*.json"):
             info = read_sidecar(sidecar)
-            if not info or not (committing := info.get("committing")):
+            if not info:
                 continue
-            final = Path(committing)
-            part = sidecar.with_suffix(".part")
-            if self.index.has_path(final):
-                part.unlink(missing_ok=True)
-                sidecar.unlink(missing_ok=True)
-            elif final.exists():
-                # Linked, not indexed: leave the data in the spool (the device re-sends the
-                # last packet and the commit runs again); drop the stray link.
+            if committing := info.get("committing"):
+                self._recover_commit(sidecar, info, Path(committing))
+            if sidecar.exists():
+                self._commit_if_complete(sidecar)
+
+    def _recover_commit(self, sidecar: Path, info: SpoolInfo, final: Path) -> None:
+        part = sidecar.with_suffix(".part")
+        if self.index.has_path(final):
+            part.unlink(missing_ok=True)
+            sidecar.unlink(missing_ok=True)
+        else:
+            # Linked, not indexed: drop the stray link; the spool is committed again (below,
+            # when complete, or when the device re-sends the last packet).
+            if final.exists():
                 final.unlink()
-                info.pop("committing")
-                write_json_atomic(sidecar, info)
-            else:
-                info.pop("committing")
-                write_json_atomic(sidecar, info)
-            log.info("recovered an interrupted commit of %s", final.name)
+            info.pop("committing")
+            write_json_atomic(sidecar, info)
+        log.info("recovered an interrupted commit of %s", final.name)
+
+    def _commit_if_complete(self, sidecar: Path) -> None:
+        """Commit a spool holding every packet its START announced (the file CRC agreeing).
+
+        A camera that counted the end of the link after its last packet as delivery never
+        comes back for the file; one that does is told it is stored (the duplicate path).
+        """
+        info = read_sidecar(sidecar)
+        part = sidecar.with_suffix(".part")
+        if not info or "duplicate_of" in info or not part.exists():
+            return
+        packets, file_crc = info.get("packets"), info.get("file_crc")
+        if packets is None or file_crc is None:
+            return
+        size = part.stat().st_size
+        # Every packet but the last is whole; the last holds 1..PACKET_DATA_MAX bytes.
+        if not (packets - 1) * PACKET_DATA_MAX < size <= packets * PACKET_DATA_MAX:
+            return
+        crc = 0
+        with open(part, "rb") as fh:
+            while chunk := fh.read(_READ_CHUNK):
+                crc = crc16_dualcam(chunk, crc)
+        if file_crc != 0 and crc != file_crc:
+            return  # a torn last packet: the device re-sends it
+        spool = SpoolFile(part, sidecar, info)
+        rec = self._commit(spool, True if file_crc else None, None)
+        if rec is not None:
+            log.info("%s: committed the complete spool of %s at start-up", rec.imei, info["file"])
+            self._recovered.append(rec)
+
+    async def finish_recovery(self) -> list[MediaCompleted]:
+        """The files ``recover`` committed (videos remuxed), to announce; once."""
+        recovered: list[MediaCompleted] = await self.in_worker(list, self._recovered)
+        self._recovered.clear()
+        out: list[MediaCompleted] = []
+        for rec in recovered:
+            if rec.kind == "video" and (mp4 := await self.remuxer.to_mp4(rec.path, rec.framerate)):
+                mp4_sha, mp4_size = await self.in_worker(_sha256_of, mp4)
+                rec = replace(rec, mp4_path=mp4, mp4_size=mp4_size, mp4_sha256=mp4_sha)
+                await self.in_worker(self.index.set_mp4, rec.id, mp4, mp4_size, mp4_sha)
+            out.append(rec)
+        return out
 
 
 def _identity(

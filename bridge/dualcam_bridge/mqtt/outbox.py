@@ -124,6 +124,7 @@ class Outbox:
         self._conn = conn
         self._max_bytes = max_bytes
         self._lanes: dict[str, deque[int]] = {}
+        self._unacked: set[tuple[str, int]] = set()  # acknowledged, row not yet deleted
         self._bytes = 0
         self._dropped: Counter[str] = Counter()
         self._dropped_reported_at = -math.inf
@@ -175,7 +176,8 @@ class Outbox:
             self._enforce_bound()
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back itself (SQLITE_FULL)
+                conn.execute("ROLLBACK")
             self._reload()
             raise
         return True
@@ -193,12 +195,20 @@ class Outbox:
         return items
 
     def ack(self, item: OutboxItem) -> None:
-        """Forget a message the broker acknowledged (or one that can never be sent)."""
-        cur = self._conn.execute("DELETE FROM outbox WHERE seq = ? RETURNING size", (item.seq,))
-        row = cur.fetchone()
-        if row is not None:  # else the size bound dropped it while it was in flight
-            self._bytes -= row[0]
-            self._remove_from_lane(item.device, item.seq)
+        """Forget a message the broker acknowledged (or one that can never be sent).
+
+        Raises ``sqlite3.OperationalError`` when the database refuses the delete (disk full,
+        read-only): the message leaves the queue anyway, and its row goes with the next ack
+        that can write (after a restart before that it is sent again: at least once).
+        """
+        self._unacked.add((item.device, item.seq))
+        self._remove_from_lane(item.device, item.seq)
+        for device, seq in list(self._unacked):
+            cur = self._conn.execute("DELETE FROM outbox WHERE seq = ? RETURNING size", (seq,))
+            row = cur.fetchone()
+            if row is not None:  # else the size bound dropped it while it was in flight
+                self._bytes -= row[0]
+            self._unacked.discard((device, seq))
 
     def retained_snapshot(self) -> list[OutboxItem]:
         """Retained state to republish on connect, except topics the outbox will still send."""
@@ -224,7 +234,7 @@ class Outbox:
 
     def _remove_from_lane(self, device: str, seq: int) -> None:
         lane = self._lanes.get(device)
-        if not lane:
+        if not lane or seq not in lane:
             return
         if lane[0] == seq:
             lane.popleft()
@@ -270,5 +280,6 @@ class Outbox:
         for seq, device, size in self._conn.execute(
             "SELECT seq, device, size FROM outbox ORDER BY seq"
         ):
-            self._lanes.setdefault(device, deque()).append(seq)
             self._bytes += size
+            if (device, seq) not in self._unacked:  # sent already: never again
+                self._lanes.setdefault(device, deque()).append(seq)

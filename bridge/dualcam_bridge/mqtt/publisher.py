@@ -38,6 +38,8 @@ SUBSCRIBE_TIMEOUT_S = 10.0
 GOODBYE_TIMEOUT_S = 5.0
 # Called after each message is out (PUBACK for QoS 1): topic, payload, qos, retain.
 PublishedHook = Callable[[str, bytes, int, bool], None]
+# Called with a media id once its event is in the outbox (or was already published).
+AcceptedHook = Callable[[str], None]
 
 
 class MqttPublisher:
@@ -54,6 +56,7 @@ class MqttPublisher:
         connect_timeout: float = CONNECT_TIMEOUT_S,
         max_inflight: int = 32,
         on_published: PublishedHook | None = None,
+        on_media_accepted: AcceptedHook | None = None,
     ) -> None:
         self.config = config
         self.topics = t.Topics(config.topic_prefix)
@@ -62,6 +65,9 @@ class MqttPublisher:
         self._handle_command = handle_command
         self._max_inflight = max_inflight
         self._on_published = on_published
+        self._on_media_accepted = on_media_accepted
+        self._unwritable: str | None = None  # why the outbox refuses writes, while it does
+        self._delayed = 0
         self._connection = MqttConnection(
             config, self.topics.bridge_status, self._session, backoff, connect_timeout
         )
@@ -96,7 +102,7 @@ class MqttPublisher:
         self._outbox = Outbox(self._conn, int(self.config.outbox_max_mb * 1_000_000))
         self._devices = SeenDevices(self._conn)
         self._messages = EventMessages(self.config, self._info, datetime.now(UTC))
-        self._enqueue([self._messages.bridge_info(self._devices.imeis)])
+        self._queue_or_delay(lambda: self._enqueue([self._bridge_info()]), "bridge info")
         if self._outbox:
             log.info("MQTT outbox holds %d undelivered messages", len(self._outbox))
         self._run_task = asyncio.create_task(self._connection.run(), name="mqtt-connection")
@@ -145,19 +151,60 @@ class MqttPublisher:
     async def handle_event(self, event: DomainEvent) -> None:
         """Turn one domain event into contract messages (an ``EventHandler``).
 
-        A failure (the outbox cannot be written) raises to the bus, the one error boundary.
+        An outbox that cannot be written (disk full, read-only) delays the event: one warning
+        for the condition, no exception. A media event is announced again from the media
+        index (``on_media_accepted`` tells which ones were taken); other events are news that
+        the next one replaces. Any other failure raises to the bus, the one error boundary.
         """
         if isinstance(event, TransferProgress):
             # Already rate-limited at its source (the camera connection, once a second).
             self._send_progress(event)
             return
+        self._queue_or_delay(lambda: self._queue_event(event), type(event).__name__)
+
+    @property
+    def outbox_writable(self) -> bool:
+        """False while the outbox refuses writes (events are delayed meanwhile)."""
+        return self._unwritable is None
+
+    def _queue_event(self, event: DomainEvent) -> None:
         assert self._messages is not None and self._devices is not None, "not started"
         # The device's messages first: a subscriber learns of a device before its news.
         if (update := self._devices.track(event)) is not None:
             self._enqueue(self._messages.device_update(update, self._devices.imeis).messages)
         batch = self._messages.for_event(event)
-        if batch is not None and not self._enqueue(batch.messages, batch.media_id):
+        if batch is None:
+            return
+        if not self._enqueue(batch.messages, batch.media_id):
             log.info("media %s was already published; not again", batch.media_id)
+        if batch.media_id is not None and self._on_media_accepted is not None:
+            self._on_media_accepted(batch.media_id)
+
+    def _queue_or_delay(self, queue: Callable[[], object], what: str) -> None:
+        try:
+            queue()
+        except (sqlite3.OperationalError, OSError) as exc:
+            # SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR: the environment, not a bug.
+            self._delayed += 1
+            if self._unwritable is None:
+                self._unwritable = str(exc)
+                log.warning(
+                    "MQTT outbox %s cannot be written (%s): events are delayed (first: %s);"
+                    " media events are announced again from the media index once it can",
+                    self._state_path,
+                    exc,
+                    what,
+                )
+            return
+        if self._unwritable is not None:
+            log.info(
+                "MQTT outbox is writable again (%d events were delayed meanwhile)", self._delayed
+            )
+            self._unwritable, self._delayed = None, 0
+
+    def _bridge_info(self) -> OutMessage:
+        assert self._messages is not None and self._devices is not None, "not started"
+        return self._messages.bridge_info(self._devices.imeis)
 
     def _enqueue(self, messages: list[OutMessage], media_id: str | None = None) -> bool:
         assert self._outbox is not None, "MqttPublisher is not started"
@@ -263,7 +310,8 @@ class MqttPublisher:
             except (ValueError, TypeError) as exc:
                 # paho refuses this message for good (too large…); never block the lane on it.
                 log.error("cannot publish %s: %s; dropping it", item.topic, exc)
-        self._outbox.ack(item)
+        outbox = self._outbox
+        self._queue_or_delay(lambda: outbox.ack(item), "an acknowledgement")
 
     async def _receive_commands(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -282,7 +330,8 @@ class MqttPublisher:
     async def _command(self, target: str, raw: bytes) -> None:
         result = await run_command(self._handle_command, target, raw)
         topic = self.topics.command_result(target)
-        self._enqueue([OutMessage(target, topic, t.to_json(result))])
+        message = OutMessage(target, topic, t.to_json(result))
+        self._queue_or_delay(lambda: self._enqueue([message]), "a command result")
 
     # -- progress (QoS 0, not durable) -------------------------------------------------------
 

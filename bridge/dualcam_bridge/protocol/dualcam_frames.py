@@ -54,6 +54,19 @@ STATUS_NAMES: dict[int, str] = {
 }
 STATUS_UNAVAILABLE = 0x11
 
+
+def status_name(code: int) -> str:
+    """The camera's status ``code`` in words, for logs and events.
+
+    Teltonika's protocol page documents only the codes of ``STATUS_NAMES``; their server
+    tools are said to name 1-26, but those names are not published with the protocol, so
+    any other code is called what it is rather than guessed.
+    """
+    if (name := STATUS_NAMES.get(code)) is not None:
+        return name
+    return f"status {code} (0x{code:02x}), not in Teltonika's published protocol"
+
+
 _HDR = struct.Struct(">HH")
 _U32 = struct.Struct(">I")
 _INIT = struct.Struct(">HHQI")

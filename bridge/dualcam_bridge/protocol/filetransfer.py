@@ -50,7 +50,6 @@ from .dualcam_frames import (
     DATA_LEN_MAX,
     FILE_TYPE_CODES,
     INIT_SIZE,
-    STATUS_NAMES,
     STATUS_UNAVAILABLE,
     FileMetadata,
     InitPacket,
@@ -60,6 +59,7 @@ from .dualcam_frames import (
     encode_metadata_request,
     encode_repeat_init,
     encode_resume,
+    status_name,
 )
 from .errors import DeviceProtocolError, LocalProtocolError
 from .packet_chain import FileTransfer, Verdict
@@ -422,7 +422,7 @@ class CameraSession:
             self._file = None
             self.state = State.CLOSED
             return
-        events.append(DeviceStatus(status, STATUS_NAMES.get(status, "unknown status")))
+        events.append(DeviceStatus(status, status_name(status)))
 
     def _receive_sync(self, offset: int, events: list[Event]) -> None:
         f = self._require_file()

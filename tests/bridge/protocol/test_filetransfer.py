@@ -438,6 +438,15 @@ def test_device_status_codes_are_named(code: int, name: str) -> None:
     assert s.state is ft.State.AWAIT_START
 
 
+@pytest.mark.parametrize("code", [1, 7, 26])
+def test_undocumented_status_codes_are_called_by_their_number(code: int) -> None:
+    s = session()
+    connect(s)
+    (ev,) = s.receive_data(fr.encode_status(code))
+    assert isinstance(ev, ft.DeviceStatus) and ev.status == code
+    assert ev.name.startswith(f"status {code} (0x{code:02x})") and "unknown" not in ev.name
+
+
 def test_unknown_commands_are_skipped_but_not_forever() -> None:
     s = session()
     connect(s)

@@ -1,0 +1,82 @@
+"""The media index is the source of truth for announcements: nothing stored goes unannounced.
+
+A real camera upload is committed while the MQTT outbox refuses writes (read-only: SQLite's
+``query_only``, the same SQLITE_READONLY a read-only filesystem gives); once the outbox is
+writable again, through a bridge restart or in the same process, the media event reaches a
+real subscriber exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections import Counter
+
+import pytest
+
+from dualcam_bridge.simulator.camera import SimulatedCamera, make_captures
+
+from ..conftest import no_tracebacks
+from .contract import decode
+
+PREFIX = "dualcam"
+IMEI = "352094082736916"
+
+
+def read_only(b, on: bool) -> None:
+    # The publisher's own connection: what a full or read-only filesystem would refuse.
+    conn = b.bridge.mqtt._conn
+    assert conn is not None
+    conn.execute(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
+
+
+def unannounced(b) -> list[str]:
+    with sqlite3.connect(b.data_dir / "index.sqlite3") as db:
+        return [r[0] for r in db.execute("SELECT id FROM media WHERE announced = 0")]
+
+
+def media_ids(sub) -> Counter[str]:
+    return Counter(decode(m)["id"] for m in sub.messages if m.topic.endswith("/media"))
+
+
+async def upload(b, photos: int, seed: int) -> None:
+    files = make_captures(IMEI, photos, 0)[seed:]
+    result = await SimulatedCamera("127.0.0.1", b.port, IMEI, files, seed=seed).run()
+    assert len(result.delivered) == len(files)
+
+
+async def test_an_event_the_outbox_refused_is_announced_once_later(
+    mosquitto, start_bridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    mqtt = {"host": "127.0.0.1", "port": mosquitto.port, "client_id": "bridge-announce"}
+    async with mosquitto.collector(f"{PREFIX}/#") as sub:
+        async with start_bridge(mqtt=mqtt) as b:
+            await b.bridge.mqtt.wait_connected(10)
+            read_only(b, True)
+            await upload(b, 1, 0)
+            assert len(b.bridge.store.index.all()) == 1
+            (first,) = unannounced(b)
+            warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+            assert len(warnings) == 1 and "cannot be written" in warnings[0].getMessage()
+            assert "mqtt.sqlite3" in warnings[0].getMessage()
+        # Restart: the outbox is writable again and the index says what never went out.
+        async with start_bridge(mqtt=mqtt) as b:
+            await sub.wait_for(lambda ms: first in media_ids(sub), what="the delayed event")
+            await b.bridge.mqtt.flush(10)
+            # Same process: refused at commit, taken by the retry once writable.
+            read_only(b, True)
+            await upload(b, 2, 1)
+            (second,) = unannounced(b)
+            read_only(b, False)
+            await sub.wait_for(lambda ms: second in media_ids(sub), what="the second event")
+            await b.bridge.mqtt.flush(10)
+            await b.bridge.announcements.run_once()
+            assert unannounced(b) == []
+        async with start_bridge(mqtt=mqtt) as b:  # nothing is announced twice after restart
+            await b.bridge.mqtt.wait_connected(10)
+            await b.bridge.announcements.run_once()
+            await b.bridge.mqtt.flush(10)
+    assert media_ids(sub) == Counter({first: 1, second: 1})
+    no_tracebacks(caplog)
+    assert "MQTT outbox is writable again" in caplog.text
