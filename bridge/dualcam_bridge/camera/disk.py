@@ -119,5 +119,6 @@ class DiskMonitor:
         while True:
             self._wake.clear()
             await self.check()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+            with contextlib.suppress(TimeoutError):  # not wait_for: see Announcements.run
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
