@@ -65,8 +65,11 @@ class Announcements:
                 if not failing:
                     log.warning("announcing stored media failed: %s; retrying", exc)
                 failing, left = True, True
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that meets a
+            # wake-up at the same time, and Bridge.stop would wait for this task forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), RETRY_S if left else INTERVAL_S)
+                async with asyncio.timeout(RETRY_S if left else INTERVAL_S):
+                    await self._wake.wait()
 
     async def run_once(self) -> bool:
         """One pass; True when stored files remain unannounced (the outbox refused them)."""

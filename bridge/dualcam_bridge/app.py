@@ -11,6 +11,7 @@ from .allowlist import DeviceAllowList
 from .announcements import Announcements
 from .avl.service import AvlService
 from .bus import EventBus
+from .camera.disk import DiskMonitor, is_disk_full
 from .camera.remux import Remuxer
 from .camera.retention import apply_retention
 from .camera.server import CameraServer
@@ -41,13 +42,17 @@ class Bridge:
         )
         media = config.media
         self.store = MediaStore(config.data_dir, Remuxer(media.ffmpeg, enabled=media.remux_mp4))
-        self.camera = CameraServer(config.camera, self.store, self.devices, self.emit)
+        self.announcements = Announcements(self.store, self.emit)
+        # Disk pressure is a state: transfers wait while data_dir is full; once there is room
+        # again, the announcements a full outbox delayed go out.
+        self.disk = DiskMonitor(config.data_dir, media.min_free_mb, self.announcements.wake)
+        self.camera = CameraServer(config.camera, self.store, self.devices, self.emit, self.disk)
         self.avl = AvlService(config.avl, config.data_dir, self.devices, self.emit)
         self.bus.subscribe(self.avl.on_media_completed, MediaCompleted)  # SOS ↔ clip links
-        self.announcements = Announcements(self.store, self.emit)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        await self.disk.check()
         await self.camera.start()
         await self.avl.start()
         mqtt = self.config.mqtt
@@ -81,6 +86,7 @@ class Bridge:
         for media in recovered:  # complete spools committed at start-up
             await self.emit(media)
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
+        self._tasks.append(asyncio.create_task(self.disk.run(), name="disk"))
         if self.mqtt is not None:
             # The index is the source of truth: what it holds and MQTT never took goes out.
             self._tasks.append(asyncio.create_task(self.announcements.run(), name="announce"))
@@ -124,6 +130,9 @@ class Bridge:
                     apply_retention, self.store, media.max_age_days, media.max_total_gb
                 )
                 await self.avl.prune()
-            except Exception:
-                log.exception("retention pass failed")
+            except Exception as exc:
+                if is_disk_full(exc):
+                    self.disk.write_failed(exc)  # the disk state logs it, once
+                else:
+                    log.exception("retention pass failed")
             await asyncio.sleep(media.retention_interval)

@@ -89,6 +89,8 @@ class MediaConfig:
     remux_mp4: bool = field(default=True, metadata=check(bool))
     ffmpeg: str = field(default="ffmpeg", metadata=check(str))
     retention_interval: float = field(default=3600.0, metadata=check(_positive()))
+    # Below this much free space in data_dir no new transfer is taken (cameras retry later).
+    min_free_mb: float = field(default=200.0, metadata=check(_non_negative()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from typing import Any, Literal, cast
 
@@ -46,6 +47,7 @@ from ..protocol.transfer_events import (
     TransferAborted,
     UnknownFrame,
 )
+from .disk import DiskMonitor, is_disk_full
 from .spool import SpoolFile
 from .store import MediaStore
 
@@ -68,11 +70,13 @@ class CameraServer(DeviceListener["CameraConnection"]):
         store: MediaStore,
         devices: DeviceAllowList,
         on_event: EventHandler | None = None,
+        disk: DiskMonitor | None = None,
     ) -> None:
         super().__init__(config.host, config.port, config.max_connections, on_event)
         self.config = config
         self.store = store
         self.devices = devices
+        self.disk = disk
         self.background: set[asyncio.Task[None]] = set()
 
     def connection(
@@ -284,16 +288,30 @@ class CameraConnection(DeviceConnection):
         )
         self.session.accept()
 
+    def _storage_failed(self, what: str, exc: Exception) -> None:
+        """One line naming the device; a full disk is a state (one warning), not an error."""
+        disk = self.server.disk
+        if is_disk_full(exc):
+            if disk is not None:
+                disk.write_failed(exc)
+            log.info("%s: %s: no space left (%s); dropping the link", self.who, what, exc)
+        else:
+            log.error("%s: %s: %s; dropping the link (partial kept)", self.who, what, exc)
+
     async def _on_offer(self, ev: FileOffered) -> None:
         assert self.imei is not None
+        disk = self.server.disk
+        if disk is not None and disk.full:
+            # Polite refusal: no CLOSE, so the camera keeps the file and offers it again later.
+            log.info("%s: %s not taken now: %s is full", self.who, ev.file, disk.path)
+            self.abort("disk full")
+            return
         try:
             spool, point = await self.server.store.begin(
                 self.imei, ev.file, ev.packets, ev.file_crc, ev.metadata
             )
-        except OSError as exc:
-            log.error(
-                "%s: cannot open a spool for %s: %s; dropping the link", self.who, ev.file, exc
-            )
+        except (OSError, sqlite3.Error) as exc:
+            self._storage_failed(f"cannot open a spool for {ev.file}", exc)
             self.abort("storage failure")
             return
         if self.closing is not None:  # superseded while the store looked for the resume point
@@ -317,12 +335,7 @@ class CameraConnection(DeviceConnection):
             spool.append_many(packets)
         except OSError as exc:
             # Drop the link without CLOSE: the device keeps the file and tries again later.
-            log.error(
-                "%s: cannot write %s: %s; dropping the link (partial kept)",
-                self.who,
-                spool.file,
-                exc,
-            )
+            self._storage_failed(f"cannot write {spool.file}", exc)
             self._fail_transfer(str(exc))
             self.abort("storage failure")
             return False
@@ -345,13 +358,8 @@ class CameraConnection(DeviceConnection):
         self.spool = None
         try:
             media = await self.server.store.commit(spool, ev.crc_ok, ev.metadata)
-        except (OSError, RuntimeError) as exc:
-            log.error(
-                "%s: could not store %s: %s; dropping the link (partial kept)",
-                self.who,
-                ev.file,
-                exc,
-            )
+        except (OSError, RuntimeError, sqlite3.Error) as exc:
+            self._storage_failed(f"could not store {ev.file}", exc)
             self.server.store.release(spool)
             self.abort("storage failure")
             return

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import logging
 import os
+import sqlite3
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -167,13 +168,20 @@ class MediaStore:
         if self._open.get((spool.imei, spool.file)) is spool:
             del self._open[(spool.imei, spool.file)]
         rec = await self.in_worker(self._commit, spool, crc_ok, meta)
-        if rec is None or rec.kind != "video":
+        return None if rec is None else await self._with_mp4(rec)
+
+    async def _with_mp4(self, rec: MediaCompleted) -> MediaCompleted:
+        """A stored video with its MP4 beside it; without, when the MP4 cannot be made."""
+        if rec.kind != "video" or not (mp4 := await self.remuxer.to_mp4(rec.path, rec.framerate)):
             return rec
-        if mp4 := await self.remuxer.to_mp4(rec.path, rec.framerate):
+        try:
             mp4_sha, mp4_size = await self.in_worker(_sha256_of, mp4)
-            rec = replace(rec, mp4_path=mp4, mp4_size=mp4_size, mp4_sha256=mp4_sha)
             await self.in_worker(self.index.set_mp4, rec.id, mp4, mp4_size, mp4_sha)
-        return rec
+        except (OSError, sqlite3.Error) as exc:  # the disk filled up: the raw file is stored
+            log.info("%s: keeping %s without its MP4: %s", rec.imei, rec.path.name, exc)
+            mp4.unlink(missing_ok=True)
+            return rec
+        return replace(rec, mp4_path=mp4, mp4_size=mp4_size, mp4_sha256=mp4_sha)
 
     def _commit(
         self, spool: SpoolFile, crc_ok: bool | None, meta: FileMetadata | None
@@ -214,12 +222,19 @@ class MediaStore:
             duration_s=meta.length_s if meta and kind == "video" else None,
             framerate=meta.framerate if meta and kind == "video" else None,
         )
-        self.index.add(rec, crc_ok)
+        try:
+            self.index.add(rec, crc_ok)  # the commit point
+        except BaseException:
+            final.unlink(missing_ok=True)  # not indexed (disk full): the retry links it again
+            raise
         info = spool.info
         if "packets" in info and "file_crc" in info:
             identity = _identity(spool.imei, spool.file, info["packets"], info["file_crc"], meta)
             if identity:
-                self.index.add_completed_transfer(identity, rec.id, received_at)
+                try:
+                    self.index.add_completed_transfer(identity, rec.id, received_at)
+                except sqlite3.Error as exc:  # the file is stored; only a re-offer's dedup is lost
+                    log.info("%s: %s: cannot note the transfer: %s", rec.imei, spool.file, exc)
         spool.part.unlink(missing_ok=True)
         spool.sidecar.unlink(missing_ok=True)
         log.info("stored %s %s %s: %s (%d bytes)", rec.imei, camera, kind, final, size)
@@ -321,11 +336,7 @@ class MediaStore:
         self._recovered.clear()
         out: list[MediaCompleted] = []
         for rec in recovered:
-            if rec.kind == "video" and (mp4 := await self.remuxer.to_mp4(rec.path, rec.framerate)):
-                mp4_sha, mp4_size = await self.in_worker(_sha256_of, mp4)
-                rec = replace(rec, mp4_path=mp4, mp4_size=mp4_size, mp4_sha256=mp4_sha)
-                await self.in_worker(self.index.set_mp4, rec.id, mp4, mp4_size, mp4_sha)
-            out.append(rec)
+            out.append(await self._with_mp4(rec))
         return out
 
 
