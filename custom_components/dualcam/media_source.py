@@ -64,12 +64,10 @@ class DualCamMediaSource(MediaSource):
         parts = item.identifier.split("/")
         if len(parts) != 4 or (root := media_root(self.hass, parts[0])) is None:
             raise Unresolvable(f"Unknown DualCam media {item.identifier}")
-        if (
-            await self.hass.async_add_executor_job(safe_file, root, parts[1], parts[2], parts[3])
-            is None
-        ):
+        _, imei, day, name = parts
+        if await self.hass.async_add_executor_job(safe_file, root, imei, day, name) is None:
             raise Unresolvable(f"Unknown DualCam media {item.identifier}")
-        return PlayMedia(f"{MEDIA_VIEW_URL}/{item.identifier}", mime_for(parts[3]))
+        return PlayMedia(f"{MEDIA_VIEW_URL}/{item.identifier}", mime_for(name))
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
         """List vehicles, days or files, depending on the depth of the identifier."""
