@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from homeassistant.components import mqtt
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
@@ -11,7 +10,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
-from .bridge import DualCamBridge
+from .bridge import DualCamBridge, DualCamConfigEntry
 from .const import DOMAIN
 from .media_view import async_register_media_view
 from .services import async_register_services
@@ -26,8 +25,6 @@ PLATFORMS: list[Platform] = [
 ]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-
-DualCamConfigEntry = ConfigEntry[DualCamBridge]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:

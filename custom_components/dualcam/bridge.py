@@ -59,11 +59,19 @@ _T = TypeVar("_T")
 VehicleAdded = Callable[[Vehicle], None]
 MessageHandler = Callable[[mqtt.ReceiveMessage], None]
 
+# A DualCam config entry: its runtime_data is the bridge set up for it.
+type DualCamConfigEntry = ConfigEntry[DualCamBridge]
+
+
+def _binary(payload: str | bytes | bytearray) -> bytes:
+    """A payload subscribed with encoding=None: bytes, never str (encoded should it be)."""
+    return payload.encode() if isinstance(payload, str) else bytes(payload)
+
 
 class DualCamBridge:
     """One bridge (one topic prefix) and the vehicles it reports."""
 
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+    def __init__(self, hass: HomeAssistant, entry: DualCamConfigEntry) -> None:
         """Read the entry's settings; nothing is subscribed until async_start."""
         self.hass = hass
         self.entry = entry
@@ -285,7 +293,7 @@ class DualCamBridge:
         vehicle, camera = self._vehicle(msg.topic), self._camera(msg.topic)
         if vehicle is None or camera is None or not msg.payload:
             return
-        data = bytes(msg.payload)
+        data = _binary(msg.payload)
         vehicle.photos[camera] = Photo(data, dt_util.utcnow())
         vehicle.async_notify(Update.PHOTO, camera)
         if not msg.retain:
@@ -294,7 +302,7 @@ class DualCamBridge:
     @callback
     def _on_video(self, msg: mqtt.ReceiveMessage) -> None:
         if (vehicle := self._vehicle(msg.topic)) is not None and msg.payload:
-            self.media.add_payload(vehicle.imei, bytes(msg.payload))
+            self.media.add_payload(vehicle.imei, _binary(msg.payload))
 
     @callback
     def _on_media(self, msg: mqtt.ReceiveMessage) -> None:

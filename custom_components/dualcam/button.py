@@ -8,7 +8,7 @@ from homeassistant.components.button import ButtonEntity, ButtonEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import DualCamConfigEntry
+from .bridge import DualCamConfigEntry
 from .commands import button_photo_request
 from .const import DEFAULT_COMMAND_TIMEOUT
 from .entity import DualCamEntity, async_setup_vehicle_entities

@@ -11,7 +11,7 @@ from homeassistant.components.camera import Camera, CameraEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import DualCamConfigEntry
+from .bridge import DualCamConfigEntry
 from .entity import DualCamEntity, async_setup_vehicle_entities
 from .models import Update
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import voluptuous as vol
 from homeassistant.components import mqtt
 from homeassistant.config_entries import (
-    ConfigEntry,
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
@@ -38,6 +36,16 @@ from .const import (
 from .contract import DEFAULT_TOPIC_PREFIX, TOPIC_BRIDGE_INFO, is_imei
 from .media_store import default_media_dir
 from .models import parse_json
+
+if TYPE_CHECKING:
+    # Home Assistant 2026.10+ installs probatio as `voluptuous` (API-compatible) and types
+    # its schema parameters with it, so that is what `vol` is there; earlier releases
+    # import the real voluptuous. mypy checks against the current release.
+    import probatio as vol
+
+    from .bridge import DualCamBridge, DualCamConfigEntry
+else:
+    import voluptuous as vol
 
 INFO_SUFFIX = f"/{TOPIC_BRIDGE_INFO}"
 # Retained, so a running (or recently running) bridge answers at once.
@@ -84,7 +92,7 @@ class DualCamConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> DualCamOptionsFlow:
+    def async_get_options_flow(config_entry: DualCamConfigEntry) -> DualCamOptionsFlow:
         """Options: local storage and which vehicles."""
         return DualCamOptionsFlow()
 
@@ -229,7 +237,7 @@ class DualCamOptionsFlow(OptionsFlow):
         """Every IMEI the bridge mentioned plus those already chosen, named when known."""
         names: dict[str, str] = dict.fromkeys(selected, "")
         if self.config_entry.state is ConfigEntryState.LOADED:
-            bridge = self.config_entry.runtime_data
+            bridge: DualCamBridge = self.config_entry.runtime_data
             names.update(dict.fromkeys(bridge.seen_imeis - names.keys(), ""))
             names.update({imei: v.name or "" for imei, v in bridge.vehicles.items() if v.name})
         return [

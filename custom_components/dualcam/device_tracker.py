@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from . import DualCamConfigEntry
+from .bridge import DualCamConfigEntry
 from .entity import DualCamEntity, async_setup_vehicle_entities
 from .models import Update
 
@@ -30,7 +30,8 @@ class DualCamTracker(DualCamEntity, TrackerEntity):
 
     _updates = frozenset({Update.POSITION})
     # The vehicle's location is its main feature, not a diagnostic.
-    _attr_entity_category = None
+    # (TrackerEntity narrows the attribute's type to EntityCategory; None is what Entity allows.)
+    _attr_entity_category = None  # type: ignore[assignment]
 
     def _update_from_vehicle(self, update: Update | None, camera: str | None) -> None:
         position = self.vehicle.position

@@ -6,9 +6,8 @@ the camera-state trigger is a state trigger on the device's two camera-state sen
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import voluptuous as vol
 from homeassistant.components.device_automation import (
     DEVICE_TRIGGER_BASE_SCHEMA,
     InvalidDeviceAutomationConfig,
@@ -20,6 +19,7 @@ from homeassistant.const import (
     CONF_DEVICE_ID,
     CONF_DOMAIN,
     CONF_ENTITY_ID,
+    CONF_EVENT_DATA,
     CONF_PLATFORM,
     CONF_TYPE,
     STATE_UNAVAILABLE,
@@ -33,6 +33,14 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN, EVENT_MEDIA_RECEIVED, EVENT_SOS
 from .contract import is_imei
+
+if TYPE_CHECKING:
+    # Home Assistant 2026.10+ installs probatio as `voluptuous` (API-compatible) and types
+    # its schema parameters with it, so that is what `vol` is there; earlier releases
+    # import the real voluptuous. mypy checks against the current release.
+    import probatio as vol
+else:
+    import voluptuous as vol
 
 CAMERA_STATE_CHANGED: Final = "camera_state_changed"
 # trigger type -> (bus event, event data it must contain besides the device id)
@@ -103,9 +111,9 @@ async def async_attach_trigger(
     event_type, event_data = EVENT_TRIGGERS[config[CONF_TYPE]]
     event_config = event_trigger.TRIGGER_SCHEMA(
         {
-            event_trigger.CONF_PLATFORM: "event",
+            CONF_PLATFORM: "event",
             event_trigger.CONF_EVENT_TYPE: event_type,
-            event_trigger.CONF_EVENT_DATA: {ATTR_DEVICE_ID: device_id, **event_data},
+            CONF_EVENT_DATA: {ATTR_DEVICE_ID: device_id, **event_data},
         }
     )
     return await event_trigger.async_attach_trigger(

@@ -9,8 +9,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceEntry
 
-from . import DualCamConfigEntry
-from .bridge import DualCamBridge
+from .bridge import DualCamBridge, DualCamConfigEntry
 from .const import DOMAIN
 from .models import Vehicle
 
@@ -65,7 +64,8 @@ def _secrets(bridge: DualCamBridge) -> set[str]:
 
 
 def _redact(data: dict[str, Any], bridge: DualCamBridge) -> dict[str, Any]:
-    return _scrub(async_redact_data(data, TO_REDACT), _secrets(bridge))
+    redacted: dict[str, Any] = _scrub(async_redact_data(data, TO_REDACT), _secrets(bridge))
+    return redacted
 
 
 async def async_get_config_entry_diagnostics(

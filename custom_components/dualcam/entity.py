@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .bridge import DualCamBridge
+from .bridge import DualCamBridge, DualCamConfigEntry
 from .const import DOMAIN
 from .models import Update, Vehicle
-
-if TYPE_CHECKING:
-    from . import DualCamConfigEntry
 
 
 def async_setup_vehicle_entities(

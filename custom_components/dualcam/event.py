@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from . import DualCamConfigEntry
+from .bridge import DualCamConfigEntry
 from .contract import SOS_TRIGGER_NAMES
 from .entity import DualCamEntity, async_setup_vehicle_entities
 from .models import Update

@@ -14,14 +14,17 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 
 from .const import MEDIA_PAIRING_TIMEOUT
 from .media_store import relative_path, write_file
 from .models import MediaInfo
+
+if TYPE_CHECKING:  # bridge.py imports this module
+    from .bridge import DualCamConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ class MediaCollector:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: ConfigEntry,
+        entry: DualCamConfigEntry,
         root: Path,
         store: bool,
         on_done: MediaDone,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from homeassistant.components.media_player import MediaClass, MediaType
+from homeassistant.components.media_player import BrowseMedia, MediaClass, MediaType
 from homeassistant.components.media_source import (
     BrowseMediaSource,
     MediaSource,
@@ -15,9 +15,9 @@ from homeassistant.components.media_source import (
     PlayMedia,
     Unresolvable,
 )
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 
+from .bridge import DualCamConfigEntry
 from .const import DOMAIN, MEDIA_VIEW_URL
 from .media_store import list_days, list_files, list_vehicles, mime_for, safe_file
 from .media_view import async_register_media_view, media_root
@@ -30,7 +30,12 @@ async def async_get_media_source(hass: HomeAssistant) -> DualCamMediaSource:
     return DualCamMediaSource(hass)
 
 
-def _directory(identifier: str | None, title: str, children_class: MediaClass) -> BrowseMediaSource:
+def _directory(
+    identifier: str | None,
+    title: str,
+    children_class: MediaClass,
+    children: list[BrowseMedia] | None = None,
+) -> BrowseMediaSource:
     return BrowseMediaSource(
         domain=DOMAIN,
         identifier=identifier,
@@ -40,7 +45,7 @@ def _directory(identifier: str | None, title: str, children_class: MediaClass) -
         can_play=False,
         can_expand=True,
         children_media_class=children_class,
-        children=[],
+        children=children if children is not None else [],
     )
 
 
@@ -59,9 +64,10 @@ class DualCamMediaSource(MediaSource):
         parts = item.identifier.split("/")
         if len(parts) != 4 or (root := media_root(self.hass, parts[0])) is None:
             raise Unresolvable(f"Unknown DualCam media {item.identifier}")
-        if await self.hass.async_add_executor_job(safe_file, root, *parts[1:]) is None:
+        _, imei, day, name = parts
+        if await self.hass.async_add_executor_job(safe_file, root, imei, day, name) is None:
             raise Unresolvable(f"Unknown DualCam media {item.identifier}")
-        return PlayMedia(f"{MEDIA_VIEW_URL}/{item.identifier}", mime_for(parts[3]))
+        return PlayMedia(f"{MEDIA_VIEW_URL}/{item.identifier}", mime_for(name))
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
         """List vehicles, days or files, depending on the depth of the identifier."""
@@ -80,7 +86,7 @@ class DualCamMediaSource(MediaSource):
             return await self._async_browse_days(entry, root, parts[1])
         return await self._async_browse_files(entry, root, parts[1], parts[2])
 
-    def _vehicle_title(self, entry: ConfigEntry, imei: str) -> str:
+    def _vehicle_title(self, entry: DualCamConfigEntry, imei: str) -> str:
         vehicle = entry.runtime_data.vehicles.get(imei)
         if vehicle and vehicle.name:
             return vehicle.name
@@ -88,10 +94,10 @@ class DualCamMediaSource(MediaSource):
         return (device.name_by_user or device.name or imei) if device else imei
 
     async def _async_browse_vehicles(
-        self, entries: list[ConfigEntry], identifier: str | None
+        self, entries: list[DualCamConfigEntry], identifier: str | None
     ) -> BrowseMediaSource:
         title = entries[0].title if identifier and entries else self.name
-        result = _directory(identifier, title, MediaClass.DIRECTORY)
+        children: list[BrowseMedia] = []
         for entry in entries:
             root: Path = entry.runtime_data.media.root
             for imei in await self.hass.async_add_executor_job(list_vehicles, root):
@@ -100,29 +106,31 @@ class DualCamMediaSource(MediaSource):
                     self._vehicle_title(entry, imei),
                     MediaClass.DIRECTORY,
                 )
-                result.children.append(child)
-        result.children.sort(key=lambda child: child.title)
-        return result
+                children.append(child)
+        children.sort(key=lambda child: child.title)
+        return _directory(identifier, title, MediaClass.DIRECTORY, children)
 
     async def _async_browse_days(
-        self, entry: ConfigEntry, root: Path, imei: str
+        self, entry: DualCamConfigEntry, root: Path, imei: str
     ) -> BrowseMediaSource:
-        result = _directory(
-            f"{entry.entry_id}/{imei}", self._vehicle_title(entry, imei), MediaClass.DIRECTORY
+        children: list[BrowseMedia] = [
+            _directory(f"{entry.entry_id}/{imei}/{day}", day, MediaClass.VIDEO)
+            for day in await self.hass.async_add_executor_job(list_days, root, imei)
+        ]
+        return _directory(
+            f"{entry.entry_id}/{imei}",
+            self._vehicle_title(entry, imei),
+            MediaClass.DIRECTORY,
+            children,
         )
-        for day in await self.hass.async_add_executor_job(list_days, root, imei):
-            result.children.append(
-                _directory(f"{entry.entry_id}/{imei}/{day}", day, MediaClass.VIDEO)
-            )
-        return result
 
     async def _async_browse_files(
-        self, entry: ConfigEntry, root: Path, imei: str, day: str
+        self, entry: DualCamConfigEntry, root: Path, imei: str, day: str
     ) -> BrowseMediaSource:
-        result = _directory(f"{entry.entry_id}/{imei}/{day}", day, MediaClass.VIDEO)
+        children: list[BrowseMedia] = []
         for stored in await self.hass.async_add_executor_job(list_files, root, imei, day):
             video = stored.kind == "video"
-            result.children.append(
+            children.append(
                 BrowseMediaSource(
                     domain=DOMAIN,
                     identifier=f"{entry.entry_id}/{imei}/{day}/{stored.name}",
@@ -133,4 +141,4 @@ class DualCamMediaSource(MediaSource):
                     can_expand=False,
                 )
             )
-        return result
+        return _directory(f"{entry.entry_id}/{imei}/{day}", day, MediaClass.VIDEO, children)

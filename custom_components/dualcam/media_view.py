@@ -11,6 +11,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.util.hass_dict import HassKey
 
+from .bridge import DualCamConfigEntry
 from .const import DOMAIN, MEDIA_VIEW_URL
 from .media_store import safe_file
 
@@ -28,7 +29,7 @@ def async_register_media_view(hass: HomeAssistant) -> None:
 
 def media_root(hass: HomeAssistant, entry_id: str) -> Path | None:
     """The media folder of a loaded DualCam entry."""
-    entry = hass.config_entries.async_get_entry(entry_id)
+    entry: DualCamConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
     if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
         return None
     return entry.runtime_data.media.root

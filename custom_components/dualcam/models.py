@@ -39,7 +39,7 @@ class Update(StrEnum):
     POSITION = "position"
 
 
-def parse_json(payload: str | bytes) -> dict[str, Any]:
+def parse_json(payload: str | bytes | bytearray) -> dict[str, Any]:
     """Decode one contract message, which is always a JSON object."""
     try:
         data = json.loads(payload)
@@ -68,7 +68,7 @@ def _number(value: Any) -> float | None:
 
 
 def _choice(value: Any, choices: tuple[str, ...], name: str) -> str:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"bad {name} {value!r}")
     return value
 

@@ -17,7 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from . import DualCamConfigEntry
+from .bridge import DualCamConfigEntry
 from .contract import CAMERA_STATE_NAMES
 from .entity import DualCamEntity, async_setup_vehicle_entities
 from .models import Update, Vehicle

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import voluptuous as vol
 from homeassistant.const import ATTR_AREA_ID, ATTR_DEVICE_ID, ATTR_ENTITY_ID, ENTITY_MATCH_ALL
 from homeassistant.core import (
     HomeAssistant,
@@ -34,6 +33,14 @@ from .commands import (
 from .const import DEFAULT_COMMAND_TIMEOUT, DOMAIN, MAX_COMMAND_TIMEOUT
 from .contract import CAMERA_SETTINGS
 from .models import Vehicle
+
+if TYPE_CHECKING:
+    # Home Assistant 2026.10+ installs probatio as `voluptuous` (API-compatible) and types
+    # its schema parameters with it, so that is what `vol` is there; earlier releases
+    # import the real voluptuous. mypy checks against the current release.
+    import probatio as vol
+else:
+    import voluptuous as vol
 
 SERVICE_REQUEST_PHOTO = "request_photo"
 SERVICE_REQUEST_VIDEO = "request_video"
@@ -101,7 +108,7 @@ def _targeted_vehicles(
         device_ids.update(
             e.device_id for e in er.async_entries_for_area(ent_reg, area_id) if e.device_id
         )
-    targets = []
+    targets: list[tuple[DualCamBridge, Vehicle]] = []
     for device_id in sorted(device_ids):
         for bridge in bridges:
             if vehicle := bridge.vehicle_by_device_id(device_id):
@@ -123,9 +130,11 @@ async def _async_send(
         *(bridge.async_send_command(vehicle, command, timeout) for bridge, vehicle in targets),
         return_exceptions=True,
     )
+    replies: list[dict[str, Any]] = []
     for result in results:
         if isinstance(result, BaseException):
             raise result
+        replies.append(result)
     if not call.return_response:
         return None
     return {
@@ -136,7 +145,7 @@ async def _async_send(
                 "name": vehicle.display_name,
                 **result,
             }
-            for (_, vehicle), result in zip(targets, results, strict=True)
+            for (_, vehicle), result in zip(targets, replies, strict=True)
         ]
     }
 
