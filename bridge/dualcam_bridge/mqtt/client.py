@@ -198,8 +198,11 @@ class MqttConnection:
             self.failures += 1
             delay = self._backoff.next()
             self._log_failure(error, connected_at is not None, delay)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that meets
+            # the wake-up, and whoever cancels this task would wait for it forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self.stopping.wait()
 
     def _build_client(self) -> aiomqtt.Client:
         will = aiomqtt.Will(self._will_topic, OFFLINE, qos=1, retain=True)
