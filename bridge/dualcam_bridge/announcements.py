@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from .camera.store import MediaStore
 from .clock import now_utc
-from .events import EventHandler, MediaCompleted
+from .events import EventSink, MediaCompleted
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ BATCH = 100
 class Announcements:
     """Keeps the index's ``announced`` flags and announces what the outbox never took."""
 
-    def __init__(self, store: MediaStore, emit: EventHandler) -> None:
+    def __init__(self, store: MediaStore, emit: EventSink) -> None:
         self._store = store
         self._emit = emit
         self._accepted: set[str] = set()

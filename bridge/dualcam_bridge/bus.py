@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar, overload
 
-from .events import DomainEvent, EventHandler
+from .events import DeliveryDelayed, DomainEvent, EventHandler
 
 log = logging.getLogger(__name__)
 
@@ -80,28 +80,39 @@ class EventBus:
 
         return unsubscribe
 
-    async def emit(self, event: DomainEvent) -> None:
-        """Deliver ``event`` to the subscribers, in subscription order; never raises."""
+    async def emit(self, event: DomainEvent) -> bool:
+        """Deliver ``event`` to the subscribers, in subscription order; never raises.
+
+        False when a subscriber could not take it (or an event it caused) for now
+        (``DeliveryDelayed``): the emitter should keep its cause and try again. An event
+        emitted from inside a subscriber joins the running delivery and answers True; the
+        outer ``emit`` answers for both.
+        """
         await self._open.wait()
         running = _current.get()
         if running is not None and not running.done:
             running.queue.append(event)  # caused by the event being delivered: after it
-            return
+            return True
         delivery = _Delivery(event)
         token = _current.set(delivery)
+        taken = True
         try:
             while delivery.queue:
-                await self._deliver(delivery.queue.pop(0))
+                taken &= await self._deliver(delivery.queue.pop(0))
         finally:
             delivery.done = True
             _current.reset(token)
+        return taken
 
-    async def _deliver(self, event: DomainEvent) -> None:
+    async def _deliver(self, event: DomainEvent) -> bool:
+        taken = True
         for handler, types in list(self._subscribers):
             if types and not isinstance(event, types):
                 continue
             try:
                 await handler(event)
+            except DeliveryDelayed:
+                taken = False  # the subscriber logged why, once per condition
             except Exception:
                 log.exception(
                     "event subscriber %s failed for %s of %s",
@@ -109,3 +120,4 @@ class EventBus:
                     type(event).__name__,
                     getattr(event, "imei", "?"),
                 )
+        return taken

@@ -197,3 +197,12 @@ DomainEvent = (
     | DeviceSeen
 )
 EventHandler = Callable[[DomainEvent], Awaitable[None]]
+# What emitters are given: the bus's ``emit`` (True once every subscriber took the event) or,
+# in tests, any handler.
+EventSink = Callable[[DomainEvent], Awaitable[object]]
+
+
+class DeliveryDelayed(Exception):
+    """A subscriber cannot take the event now (its storage refuses writes), and nothing else
+    will deliver it later: the emitter keeps what caused it and tries again (a tracker's
+    records stay un-ACKed, so the tracker sends them again)."""

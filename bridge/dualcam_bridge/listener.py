@@ -16,7 +16,7 @@ import contextlib
 import logging
 from typing import Any, Generic, TypeVar
 
-from .events import DomainEvent, EventHandler
+from .events import DomainEvent, EventSink
 from .protocol.errors import DeviceProtocolError
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class DeviceListener(Generic[C]):
     kind = "device"  # "camera" / "tracker": the word the log lines use
 
     def __init__(
-        self, host: str, port: int, max_connections: int, on_event: EventHandler | None
+        self, host: str, port: int, max_connections: int, on_event: EventSink | None
     ) -> None:
         self.host, self.bind_port, self.max_connections = host, port, max_connections
         self.on_event = on_event
@@ -74,10 +74,11 @@ class DeviceListener(Generic[C]):
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def emit(self, event: DomainEvent) -> None:
-        """Hand one event to the bus (``EventBus.emit``); dropped when nobody listens."""
-        if self.on_event is not None:
-            await self.on_event(event)
+    async def emit(self, event: DomainEvent) -> bool:
+        """Hand one event to the bus (``EventBus.emit``); False: not taken now, keep it."""
+        if self.on_event is None:
+            return True
+        return await self.on_event(event) is not False
 
     def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> C:
         """The object that serves one accepted socket."""

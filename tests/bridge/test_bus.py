@@ -11,6 +11,7 @@ import pytest
 
 from dualcam_bridge.bus import EventBus
 from dualcam_bridge.events import (
+    DeliveryDelayed,
     DomainEvent,
     MediaCompleted,
     SosClipLinked,
@@ -132,3 +133,30 @@ async def test_concurrent_emitters_do_not_join_each_others_delivery() -> None:
     gate.set()
     await first
     assert seen == ["TrackerAvailability", "MediaCompleted"]
+
+
+async def test_emit_says_whether_every_subscriber_took_the_event() -> None:
+    bus = EventBus()
+    refuse = {"on": True}
+    seen: list[str] = []
+
+    async def outbox(event: DomainEvent) -> None:
+        if refuse["on"] and isinstance(event, SosClipLinked):
+            raise DeliveryDelayed("outbox full")
+        seen.append(type(event).__name__)
+
+    async def linker(event: MediaCompleted) -> None:
+        await bus.emit(SosClipLinked(IMEI, "s1", event.id, "front", event.path, "crash"))
+
+    async def buggy(event: DomainEvent) -> None:
+        raise RuntimeError("a bug is logged, not a reason to keep the cause")
+
+    bus.subscribe(outbox)
+    bus.subscribe(linker, MediaCompleted)
+    bus.subscribe(buggy, TrackerAvailability)
+    # The caused event was refused: the outer emit answers for both.
+    assert await bus.emit(media()) is False
+    assert seen == ["MediaCompleted"]
+    refuse["on"] = False
+    assert await bus.emit(media("m2")) is True
+    assert await bus.emit(online()) is True

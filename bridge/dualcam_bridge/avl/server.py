@@ -19,7 +19,7 @@ import sqlite3
 from ..allowlist import DeviceAllowList
 from ..clock import now_utc
 from ..config import AvlConfig
-from ..events import DeviceSeen, EventHandler, TrackerAvailability
+from ..events import DeviceSeen, EventSink, TrackerAvailability
 from ..listener import DeviceConnection, DeviceListener
 from ..protocol.avl_connection import AvlServerConnection, AvlState
 from ..protocol.avl_events import (
@@ -54,7 +54,7 @@ class AvlServer(DeviceListener["AvlLink"]):
         config: AvlConfig,
         state: TrackerState,
         devices: DeviceAllowList,
-        on_event: EventHandler | None = None,
+        on_event: EventSink | None = None,
         router: CommandRouter | None = None,
     ) -> None:
         super().__init__(config.host, config.port, config.max_connections, on_event)
@@ -200,9 +200,11 @@ class AvlLink(DeviceConnection):
         try:
             handled = state.handle(self.imei, event.records)
             try:
+                taken = True
                 for domain_event in handled.events:
-                    await self.server.emit(domain_event)
-                state.delivered(handled)
+                    taken &= await self.server.emit(domain_event)
+                if taken:
+                    state.delivered(handled)
             finally:
                 state.release(handled)
         except sqlite3.Error as exc:
@@ -212,6 +214,12 @@ class AvlLink(DeviceConnection):
             return
         if self.closing is not None:
             return  # superseded while delivering: the new link gets the resend
+        if not taken:
+            # An event could not be queued (the MQTT outbox refuses writes): no ACK, so the
+            # tracker keeps the records and sends them again; their events go out then.
+            log.info("%s: events delayed, records not ACKed; dropping the link", self.who)
+            self.abort("events delayed")
+            return
         self.conn.ack()
         self._send()
         await self.writer.drain()

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..allowlist import DeviceAllowList
 from ..clock import now_utc
 from ..config import AvlConfig
-from ..events import EventHandler, MediaCompleted
+from ..events import EventSink, MediaCompleted
 from .database import AvlDatabase
 from .router import CommandRouter
 from .server import AvlServer
@@ -36,7 +36,7 @@ class AvlService:
         config: AvlConfig,
         data_dir: Path,
         devices: DeviceAllowList,
-        emit: EventHandler,
+        emit: EventSink,
     ) -> None:
         self.config = cfg = config
         self.db = AvlDatabase(Path(data_dir) / DB_NAME)

@@ -18,7 +18,7 @@ from typing import Any, Literal, cast
 from ..allowlist import DeviceAllowList
 from ..clock import now_utc
 from ..config import CameraConfig
-from ..events import Camera, DeviceSeen, EventHandler, MediaKind, TransferProgress
+from ..events import Camera, DeviceSeen, EventSink, MediaKind, TransferProgress
 from ..listener import DeviceConnection, DeviceListener
 from ..protocol.dualcam_frames import (
     PACKET_DATA_MAX,
@@ -69,7 +69,7 @@ class CameraServer(DeviceListener["CameraConnection"]):
         config: CameraConfig,
         store: MediaStore,
         devices: DeviceAllowList,
-        on_event: EventHandler | None = None,
+        on_event: EventSink | None = None,
         disk: DiskMonitor | None = None,
     ) -> None:
         super().__init__(config.host, config.port, config.max_connections, on_event)
@@ -77,7 +77,7 @@ class CameraServer(DeviceListener["CameraConnection"]):
         self.store = store
         self.devices = devices
         self.disk = disk
-        self.background: set[asyncio.Task[None]] = set()
+        self.background: set[asyncio.Task[bool]] = set()
 
     def connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -23,7 +23,7 @@ from typing import Any
 import aiomqtt
 
 from ..config import MqttConfig
-from ..events import DomainEvent, TransferProgress
+from ..events import DeliveryDelayed, DomainEvent, MediaCompleted, TransferProgress
 from . import topics as t
 from .client import CONNECT_TIMEOUT_S, Backoff, MqttConnection
 from .commands import CommandHandler, run_command, unavailable_command_handler
@@ -152,15 +152,18 @@ class MqttPublisher:
         """Turn one domain event into contract messages (an ``EventHandler``).
 
         An outbox that cannot be written (disk full, read-only) delays the event: one warning
-        for the condition, no exception. A media event is announced again from the media
-        index (``on_media_accepted`` tells which ones were taken); other events are news that
-        the next one replaces. Any other failure raises to the bus, the one error boundary.
+        for the condition. A media event is announced again from the media index
+        (``on_media_accepted`` tells which ones were taken); any other event raises
+        ``DeliveryDelayed``, so its emitter keeps its cause (a tracker's records stay
+        un-ACKed and come again). Any other failure raises to the bus, the one error boundary.
         """
         if isinstance(event, TransferProgress):
             # Already rate-limited at its source (the camera connection, once a second).
             self._send_progress(event)
             return
-        self._queue_or_delay(lambda: self._queue_event(event), type(event).__name__)
+        queued = self._queue_or_delay(lambda: self._queue_event(event), type(event).__name__)
+        if not queued and not isinstance(event, MediaCompleted):
+            raise DeliveryDelayed(f"the MQTT outbox cannot be written: {self._unwritable}")
 
     @property
     def outbox_writable(self) -> bool:
@@ -180,7 +183,8 @@ class MqttPublisher:
         if batch.media_id is not None and self._on_media_accepted is not None:
             self._on_media_accepted(batch.media_id)
 
-    def _queue_or_delay(self, queue: Callable[[], object], what: str) -> None:
+    def _queue_or_delay(self, queue: Callable[[], object], what: str) -> bool:
+        """Run ``queue``; False when the outbox refused the write (logged once)."""
         try:
             queue()
         except (sqlite3.OperationalError, OSError) as exc:
@@ -195,12 +199,13 @@ class MqttPublisher:
                     exc,
                     what,
                 )
-            return
+            return False
         if self._unwritable is not None:
             log.info(
                 "MQTT outbox is writable again (%d events were delayed meanwhile)", self._delayed
             )
             self._unwritable, self._delayed = None, 0
+        return True
 
     def _bridge_info(self) -> OutMessage:
         assert self._messages is not None and self._devices is not None, "not started"

@@ -16,7 +16,9 @@ import pytest
 
 from dualcam_bridge.simulator.camera import SimulatedCamera, make_captures
 
+from ..avl_fixtures import RawTracker
 from ..conftest import no_tracebacks
+from ..test_sos_clips import sos_record
 from .contract import decode
 
 PREFIX = "dualcam"
@@ -80,3 +82,33 @@ async def test_an_event_the_outbox_refused_is_announced_once_later(
     assert media_ids(sub) == Counter({first: 1, second: 1})
     no_tracebacks(caplog)
     assert "MQTT outbox is writable again" in caplog.text
+
+
+async def test_an_sos_the_outbox_refused_is_not_acked_and_comes_again(
+    mosquitto, start_bridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing re-announces an SOS: its record stays un-ACKed until the outbox takes it."""
+    caplog.set_level(logging.INFO)
+    mqtt = {"host": "127.0.0.1", "port": mosquitto.port, "client_id": "bridge-sos-delay"}
+    record = sos_record(0)
+    async with mosquitto.collector(f"{PREFIX}/+/sos") as sub, start_bridge(mqtt=mqtt) as b:
+        await b.bridge.mqtt.wait_connected(10)
+        port = b.bridge.avl.port
+        assert port is not None
+        read_only(b, True)
+        tracker = await RawTracker.connect(port, IMEI)
+        with pytest.raises(ConnectionError):
+            await tracker.send([record])  # dropped without an ACK
+        tracker.close()
+        assert not sub.messages
+        read_only(b, False)
+        tracker = await RawTracker.connect(port, IMEI)
+        await tracker.send([record])  # the tracker's resend: now ACKed
+        tracker.close()
+        await sub.wait_for(lambda ms: len(ms) >= 1, what="the delayed SOS")
+        await b.bridge.mqtt.flush(10)
+    sos = [decode(m) for m in sub.messages]
+    assert len(sos) == 1 and sos[0]["trigger"] == "crash"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "cannot be written" in warnings[0].getMessage()
+    no_tracebacks(caplog)
