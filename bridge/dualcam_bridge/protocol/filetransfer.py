@@ -89,6 +89,7 @@ from .transfer_events import (
     UnknownFrame,
 )
 
+_ACCEPT = Verdict.ACCEPT  # compared once per DATA packet
 _HDR = struct.Struct(">HH")
 _U32 = struct.Struct(">I")
 _START = struct.Struct(">IH")
@@ -439,7 +440,7 @@ class CameraSession:
         f = self._require_file()
         index = f.expect
         verdict, reason = f.data(payload)
-        if verdict is Verdict.ACCEPT:
+        if verdict is _ACCEPT:
             events.append(PacketReceived(f.file, index, bytes(payload[:-2])))
             if index == f.packets:
                 self._complete(f, events)

@@ -29,6 +29,11 @@ class Verdict(enum.Enum):
     RESTART = "restart"  # the stored prefix is not this file's: start over from packet 1
 
 
+# The answers of the hot path (one per DATA packet), built once.
+_ACCEPTED = (Verdict.ACCEPT, "")
+_HELD = (Verdict.HELD, "")
+
+
 @dataclass(slots=True)
 class FileTransfer:
     """The packet state of one file (``%photof`` …) on one connection."""
@@ -95,7 +100,7 @@ class FileTransfer:
             # A packet we already hold, re-sent after a SYNC to an earlier one: its chain
             # init is unknown, but its CRC is the chain for the next one.
             self.chain, self.expect, self.first_after_sync = sent_crc, index + 1, False
-            return Verdict.HELD, ""
+            return _HELD
         chain_is_whole = self.chain == self.whole_crc
         chained_ok = self.chain is not None and crc16_dualcam(data, self.chain) == sent_crc
         if not chained_ok:
@@ -113,10 +118,10 @@ class FileTransfer:
         self.chain = sent_crc
         self.expect = index + 1
         if index < self.next_packet:
-            return Verdict.HELD, ""
+            return _HELD
         if chained_ok and chain_is_whole:
             self.whole_crc = sent_crc
         else:
             self.whole_crc = crc16_dualcam(data, self.whole_crc)
         self.next_packet = index + 1
-        return Verdict.ACCEPT, ""
+        return _ACCEPTED
