@@ -26,6 +26,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DeviceConfig",
+    "HttpConfig",
     "MediaConfig",
     "MqttConfig",
     "TlsConfig",
@@ -91,6 +92,34 @@ class MediaConfig:
     retention_interval: float = field(default=3600.0, metadata=check(_positive()))
     # Below this much free space in data_dir no new transfer is taken (cameras retry later).
     min_free_mb: float = field(default=200.0, metadata=check(_non_negative()))
+    # An H.264 MP4 of each clip that every browser plays (HEVC plays in few): always | never.
+    browser_mp4: Literal["always", "never"] = field(
+        default="always", metadata=check(vol.In(["always", "never"], msg="must be always or never"))
+    )
+    # ffmpeg jobs (posters, thumbnails, browser MP4s) at once, each at the lowest CPU priority.
+    media_jobs: int = field(default=1, metadata=check(vol.All(int, vol.Range(min=1, max=16))))
+
+
+def _public_url(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise vol.Invalid("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """``http:``: stored files by signed link, ``/healthz`` and ``/metrics``."""
+
+    enabled: bool = field(default=True, metadata=check(bool))
+    host: str = field(default="0.0.0.0", metadata=check(str))
+    port: int = field(default=5080, metadata=check(PORT))
+    # The base written into links (what subscribers reach); None: http://<hostname>:<port>.
+    public_url: str | None = field(default=None, metadata=check(vol.Any(None, _public_url)))
+    link_ttl_hours: float = field(default=168.0, metadata=check(_positive()))
+    # Also accepted instead of a signed link: ``Authorization: Bearer <token>``.
+    token: str | None = field(
+        default=None, metadata=check(vol.Any(None, vol.All(str, vol.Length(min=16))))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +198,8 @@ class MqttConfig:
     client_id: str | None = field(default=None, metadata=check(OPTIONAL_STR))
     topic_prefix: str = field(default="dualcam", metadata=check(_topic_prefix))
     keepalive: int = field(default=60, metadata=check(vol.All(int, vol.Range(min=5, max=65535))))
-    publish_video_payload: bool = field(default=True, metadata=check(bool))
+    # Clips are reached by URL (``http``); their bytes on MQTT only when asked for.
+    publish_video_payload: bool = field(default=False, metadata=check(bool))
     outbox_max_mb: float = field(
         default=100.0,
         metadata=check(vol.All(vol.Coerce(float), vol.Range(min=1, msg="must be at least 1"))),
@@ -221,6 +251,7 @@ class Config:
     media: MediaConfig = field(default_factory=MediaConfig, metadata=check(section(MediaConfig)))
     avl: AvlConfig = field(default_factory=AvlConfig, metadata=check(section(AvlConfig)))
     mqtt: MqttConfig = field(default_factory=MqttConfig, metadata=check(section(MqttConfig)))
+    http: HttpConfig = field(default_factory=HttpConfig, metadata=check(section(HttpConfig)))
 
 
 def validate(data: dict[str, Any] | None) -> Config:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from .contract import (
     CAMERA_STATE_NAMES,
@@ -36,6 +37,8 @@ __all__ = [
     "EventHandler",
     "MediaCompleted",
     "MediaKind",
+    "MediaVariant",
+    "MediaVariantReady",
     "Position",
     "PositionUpdated",
     "SosClipLinked",
@@ -74,11 +77,19 @@ class MediaCompleted:
     trigger: str | None = None
     latitude: float | None = None
     longitude: float | None = None
-    duration_s: int | None = None
+    # Seconds of video: the stream's own length once probed (ffprobe), else the metadata's.
+    duration_s: float | None = None
     framerate: int | None = None
     mp4_path: Path | None = None  # the remuxed MP4 of a video, when ffmpeg made one
     mp4_size: int | None = None
     mp4_sha256: str | None = None
+    # Derivatives made by the media workers (absent until made): a clip's poster (a JPEG
+    # frame about a second in), a small JPEG thumbnail of a photo or of a clip's poster,
+    # and a clip's H.264 MP4 that every browser plays.
+    poster_path: Path | None = None
+    thumbnail_path: Path | None = None
+    browser_path: Path | None = None
+    browser_size: int | None = None
 
     @property
     def mime(self) -> str:
@@ -101,6 +112,21 @@ class MediaCompleted:
     def payload_sha256(self) -> str:
         """sha256 of ``payload_path``, so a subscriber can check the bytes it received."""
         return self.mp4_sha256 if self.mp4_path and self.mp4_sha256 else self.sha256
+
+
+MediaVariant = Literal["browser"]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaVariantReady:
+    """A stored file got a new variant (the H.264 MP4 of a clip): its media event again."""
+
+    media: MediaCompleted  # the record with the variant's path set
+    variant: MediaVariant = "browser"
+
+    @property
+    def imei(self) -> str:
+        return self.media.imei
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +214,7 @@ class DeviceSeen:
 
 DomainEvent = (
     MediaCompleted
+    | MediaVariantReady
     | TransferProgress
     | CameraStateChanged
     | SosTriggered

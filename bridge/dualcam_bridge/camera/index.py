@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS media (
     trigger TEXT,
     latitude REAL,
     longitude REAL,
-    duration_s INTEGER,
+    duration_s REAL,
     framerate INTEGER,
     mp4_path TEXT,
     crc_ok INTEGER,
@@ -38,7 +38,14 @@ CREATE TABLE IF NOT EXISTS media (
     mp4_sha256 TEXT,
     -- 1 once the MQTT outbox accepted the file's media event: the rows at 0 are announced
     -- again (at start, periodically), so an event the outbox could not take is only delayed.
-    announced INTEGER NOT NULL DEFAULT 0
+    announced INTEGER NOT NULL DEFAULT 0,
+    -- Derivatives (media workers): NULL until made.
+    poster_path TEXT,
+    thumbnail_path TEXT,
+    browser_path TEXT,
+    browser_size INTEGER,
+    -- 1 once the outbox accepted the browser variant's media event.
+    browser_announced INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS media_imei_received ON media (imei, received_at);
 CREATE INDEX IF NOT EXISTS media_received ON media (received_at);
@@ -62,12 +69,36 @@ _MIGRATION_RECENT = timedelta(days=7)
 
 _COLUMNS = (
     "id, imei, camera, kind, path, size, sha256, captured_at, received_at, trigger, "
-    "latitude, longitude, duration_s, framerate, mp4_path, mp4_size, mp4_sha256"
+    "latitude, longitude, duration_s, framerate, mp4_path, mp4_size, mp4_sha256, "
+    "poster_path, thumbnail_path, browser_path, browser_size"
 )
+# Columns added after the first release: (name, declaration), added by ``_migrate``.
+_ADDED_COLUMNS = (
+    ("announced", "INTEGER NOT NULL DEFAULT 0"),
+    ("poster_path", "TEXT"),
+    ("thumbnail_path", "TEXT"),
+    ("browser_path", "TEXT"),
+    ("browser_size", "INTEGER"),
+    ("browser_announced", "INTEGER NOT NULL DEFAULT 0"),
+)
+# The index row's column of each derivative variant.
+DERIVATIVE_COLUMNS = {
+    "poster": "poster_path",
+    "thumbnail": "thumbnail_path",
+    "browser": "browser_path",
+}
 
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _str(path: Path | None) -> str | None:
+    return str(path) if path else None
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 class MediaIndex:
@@ -83,11 +114,14 @@ class MediaIndex:
 
     def _migrate(self) -> None:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(media)")}
-        if "announced" not in columns:
+        missing = [(name, decl) for name, decl in _ADDED_COLUMNS if name not in columns]
+        if missing:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("ALTER TABLE media ADD COLUMN announced INTEGER NOT NULL DEFAULT 0")
-            cutoff = (now_utc() - _MIGRATION_RECENT).isoformat()
-            self._db.execute("UPDATE media SET announced = 1 WHERE received_at < ?", (cutoff,))
+            for name, decl in missing:
+                self._db.execute(f"ALTER TABLE media ADD COLUMN {name} {decl}")
+            if "announced" not in columns:
+                cutoff = (now_utc() - _MIGRATION_RECENT).isoformat()
+                self._db.execute("UPDATE media SET announced = 1 WHERE received_at < ?", (cutoff,))
             self._db.execute("COMMIT")
         self._db.execute(
             "CREATE INDEX IF NOT EXISTS media_unannounced ON media (received_at) "
@@ -101,7 +135,7 @@ class MediaIndex:
         """Insert a completed file."""
         self._db.execute(
             f"INSERT INTO media ({_COLUMNS}, crc_ok) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 rec.id,
                 rec.imei,
@@ -120,6 +154,10 @@ class MediaIndex:
                 str(rec.mp4_path) if rec.mp4_path else None,
                 rec.mp4_size,
                 rec.mp4_sha256,
+                _str(rec.poster_path),
+                _str(rec.thumbnail_path),
+                _str(rec.browser_path),
+                rec.browser_size,
                 None if crc_ok is None else int(crc_ok),
             ),
         )
@@ -153,6 +191,19 @@ class MediaIndex:
             "UPDATE media SET mp4_path = ?, mp4_size = ?, mp4_sha256 = ? WHERE id = ?",
             (str(mp4_path), size, sha256, media_id),
         )
+
+    def set_derivative(
+        self, media_id: str, variant: str, path: Path, size: int | None = None
+    ) -> None:
+        """Record a derivative (``poster``, ``thumbnail``, ``browser``) of a stored file."""
+        column = DERIVATIVE_COLUMNS[variant]
+        self._db.execute(f"UPDATE media SET {column} = ? WHERE id = ?", (str(path), media_id))
+        if variant == "browser":
+            self._db.execute("UPDATE media SET browser_size = ? WHERE id = ?", (size, media_id))
+
+    def set_duration(self, media_id: str, seconds: float) -> None:
+        """The clip's length as probed from its stream."""
+        self._db.execute("UPDATE media SET duration_s = ? WHERE id = ?", (seconds, media_id))
 
     def mark_announced(self, media_ids: Iterable[str]) -> None:
         """The outbox accepted these files' media events."""
@@ -209,7 +260,7 @@ class MediaIndex:
 
 def _record(row: tuple[Any, ...]) -> MediaCompleted:
     (mid, imei, camera, kind, path, size, sha, captured, received, trigger, lat, lon, dur, fps,
-     mp4, mp4_size, mp4_sha) = row  # fmt: skip
+     mp4, mp4_size, mp4_sha, poster, thumbnail, browser, browser_size) = row  # fmt: skip
     return MediaCompleted(
         id=mid,
         imei=imei,
@@ -225,7 +276,11 @@ def _record(row: tuple[Any, ...]) -> MediaCompleted:
         longitude=lon,
         duration_s=dur,
         framerate=fps,
-        mp4_path=Path(mp4) if mp4 else None,
+        mp4_path=_path(mp4),
         mp4_size=mp4_size,
         mp4_sha256=mp4_sha,
+        poster_path=_path(poster),
+        thumbnail_path=_path(thumbnail),
+        browser_path=_path(browser),
+        browser_size=browser_size,
     )

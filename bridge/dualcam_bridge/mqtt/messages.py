@@ -7,6 +7,7 @@ hands the resulting :class:`~.devices.DeviceUpdate` in.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,10 +18,12 @@ from ..events import (
     DeviceSeen,
     DomainEvent,
     MediaCompleted,
+    MediaVariantReady,
     PositionUpdated,
     SosTriggered,
     TrackerAvailability,
 )
+from ..http.links import MediaUrls
 from . import topics as t
 from .devices import DeviceRecord, DeviceUpdate
 from .discovery import device_configs
@@ -29,6 +32,13 @@ from .outbox import OutMessage, Priority
 log = logging.getLogger(__name__)
 
 BRIDGE_LANE = "bridge"  # the outbox lane of the bridge's own messages
+# The signed links of a stored file (the HTTP service's); None when HTTP is off.
+LinkMaker = Callable[[MediaCompleted], MediaUrls]
+
+
+def variant_once_key(media_id: str, variant: str) -> str:
+    """The outbox's once-only key of a variant's media event (the original's is its id)."""
+    return f"{media_id}:{variant}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +63,18 @@ class Batch:
 class EventMessages:
     """Maps domain events to contract messages (the device table is the caller's)."""
 
-    def __init__(self, config: MqttConfig, info: BridgeInfo, started_at: datetime) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        info: BridgeInfo,
+        started_at: datetime,
+        links: LinkMaker | None = None,
+    ) -> None:
         self.config = config
         self.topics = t.Topics(config.topic_prefix)
         self._info = info
         self._started_at = started_at
+        self._links = links
 
     def for_event(self, event: DomainEvent) -> Batch | None:
         """The messages of one event (device updates excepted: see :meth:`device_update`)."""
@@ -65,6 +82,12 @@ class EventMessages:
         match event:
             case MediaCompleted():
                 return self._media(event)
+            case MediaVariantReady(media=media, variant=variant):
+                payload = t.media_payload(media, self._urls(media), variant)
+                return Batch(
+                    [OutMessage(media.imei, tp.media(media.imei), payload)],
+                    media_id=variant_once_key(media.id, variant),
+                )
             case CameraStateChanged():
                 topic = tp.camera_state(event.imei, event.camera)
                 return Batch([self._state(event.imei, topic, t.camera_state_payload(event))])
@@ -118,8 +141,12 @@ class EventMessages:
             batch.messages.append(
                 OutMessage(imei, topic, path=event.payload_path, priority=Priority.BULK)
             )
-        batch.messages.append(OutMessage(imei, tp.media(imei), t.media_payload(event)))
+        payload = t.media_payload(event, self._urls(event))
+        batch.messages.append(OutMessage(imei, tp.media(imei), payload))
         return batch
+
+    def _urls(self, media: MediaCompleted) -> MediaUrls | None:
+        return self._links(media) if self._links is not None else None
 
     def _state(self, device: str, topic: str, payload: bytes) -> OutMessage:
         return OutMessage(device, topic, payload, retain=True, priority=Priority.STATE)

@@ -23,12 +23,18 @@ from typing import Any
 import aiomqtt
 
 from ..config import MqttConfig
-from ..events import DeliveryDelayed, DomainEvent, MediaCompleted, TransferProgress
+from ..events import (
+    DeliveryDelayed,
+    DomainEvent,
+    MediaCompleted,
+    MediaVariantReady,
+    TransferProgress,
+)
 from . import topics as t
 from .client import CONNECT_TIMEOUT_S, Backoff, MqttConnection
 from .commands import CommandHandler, run_command, unavailable_command_handler
 from .devices import SeenDevices
-from .messages import BRIDGE_LANE, BridgeInfo, EventMessages
+from .messages import BRIDGE_LANE, BridgeInfo, EventMessages, LinkMaker
 from .outbox import Outbox, OutboxItem, OutMessage, open_db
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,8 @@ SUBSCRIBE_TIMEOUT_S = 10.0
 GOODBYE_TIMEOUT_S = 5.0
 # Called after each message is out (PUBACK for QoS 1): topic, payload, qos, retain.
 PublishedHook = Callable[[str, bytes, int, bool], None]
-# Called with a media id once its event is in the outbox (or was already published).
+# Called with a media id once its event is in the outbox (or was already published); for a
+# variant's event (``MediaVariantReady``) with ``messages.variant_once_key(id, variant)``.
 AcceptedHook = Callable[[str], None]
 
 
@@ -57,6 +64,7 @@ class MqttPublisher:
         max_inflight: int = 32,
         on_published: PublishedHook | None = None,
         on_media_accepted: AcceptedHook | None = None,
+        links: LinkMaker | None = None,
     ) -> None:
         self.config = config
         self.topics = t.Topics(config.topic_prefix)
@@ -66,6 +74,7 @@ class MqttPublisher:
         self._max_inflight = max_inflight
         self._on_published = on_published
         self._on_media_accepted = on_media_accepted
+        self._links = links
         self._unwritable: str | None = None  # why the outbox refuses writes, while it does
         self._delayed = 0
         self._connection = MqttConnection(
@@ -101,7 +110,7 @@ class MqttPublisher:
         self._conn = open_db(self._state_path)
         self._outbox = Outbox(self._conn, int(self.config.outbox_max_mb * 1_000_000))
         self._devices = SeenDevices(self._conn)
-        self._messages = EventMessages(self.config, self._info, datetime.now(UTC))
+        self._messages = EventMessages(self.config, self._info, datetime.now(UTC), self._links)
         self._queue_or_delay(lambda: self._enqueue([self._bridge_info()]), "bridge info")
         if self._outbox:
             log.info("MQTT outbox holds %d undelivered messages", len(self._outbox))
@@ -162,7 +171,8 @@ class MqttPublisher:
             self._send_progress(event)
             return
         queued = self._queue_or_delay(lambda: self._queue_event(event), type(event).__name__)
-        if not queued and not isinstance(event, MediaCompleted):
+        # Media events are announced again from the index; others' emitters keep their cause.
+        if not queued and not isinstance(event, (MediaCompleted, MediaVariantReady)):
             raise DeliveryDelayed(f"the MQTT outbox cannot be written: {self._unwritable}")
 
     @property

@@ -21,6 +21,7 @@ from ..events import (
     SosTriggered,
     TransferProgress,
 )
+from ..http.links import MediaUrls
 
 ONLINE = c.ONLINE.encode()
 OFFLINE = c.OFFLINE.encode()
@@ -168,22 +169,36 @@ def camera_state_payload(event: CameraStateChanged) -> bytes:
     )
 
 
-def media_payload(event: MediaCompleted, url: str | None = None) -> bytes:
-    """``P/<imei>/media``; ``path`` is the file whose bytes are published (matches ``mime``)."""
+def media_payload(
+    event: MediaCompleted, urls: MediaUrls | None = None, variant: str = "original"
+) -> bytes:
+    """``P/<imei>/media``; ``path`` is the file ``url`` serves (matches ``mime``, ``size``).
+
+    ``variant``: ``original`` when the file is stored; ``browser`` in the second event of a
+    clip, once its H.264 MP4 (``browser_url``) exists. Links are None with HTTP off.
+    """
+    urls = urls or MediaUrls()
     return to_json(
         {
             "id": event.id,
             "imei": event.imei,
             "camera": event.camera,
             "kind": event.kind,
+            "variant": variant,
             "mime": event.mime,
             "size": event.payload_size,
             "sha256": event.payload_sha256,
+            "captured_at": iso_utc(event.captured_at) if event.captured_at else None,
             "received_at": iso_utc(event.received_at),
             "path": str(event.payload_path),
-            "url": url,
+            "url": urls.url,
+            "poster_url": urls.poster_url,
+            "thumbnail_url": urls.thumbnail_url,
+            "browser_url": urls.browser_url,
             "duration_s": event.duration_s,
             "trigger": event.trigger,
+            "latitude": event.latitude,
+            "longitude": event.longitude,
         }
     )
 

@@ -18,6 +18,12 @@ IMEI = {"type": "string", "pattern": r"^\d{15}$"}
 CAMERA = {"enum": ["front", "rear"]}
 KIND = {"enum": ["photo", "video"]}
 NULLABLE_STR = {"type": ["string", "null"]}
+# A signed link to a stored file: <base>/media/<id>/<variant>?exp=<unix>&sig=<64 hex>.
+MEDIA_LINK = {
+    "type": ["string", "null"],
+    "pattern": r"^https?://[^/]+(/.*)?/media/[0-9a-f]+/(file|raw|poster|thumbnail|browser)"
+    r"\?exp=\d+&sig=[0-9a-f]{64}$",
+}
 
 
 def obj(properties: dict[str, Any]) -> dict[str, Any]:
@@ -78,14 +84,21 @@ MEDIA = obj(
         "imei": IMEI,
         "camera": CAMERA,
         "kind": KIND,
+        "variant": {"enum": ["original", "browser"]},
         "mime": {"type": "string", "pattern": r"^(image|video)/"},
         "size": {"type": "integer", "minimum": 0},
         "sha256": {"type": "string", "pattern": r"^[0-9a-f]{64}$"},
+        "captured_at": {"oneOf": [TIMESTAMP, {"type": "null"}]},
         "received_at": TIMESTAMP,
         "path": {"type": "string"},
-        "url": NULLABLE_STR,
-        "duration_s": {"type": ["number", "null"]},
+        "url": MEDIA_LINK,
+        "poster_url": MEDIA_LINK,
+        "thumbnail_url": MEDIA_LINK,
+        "browser_url": MEDIA_LINK,
+        "duration_s": {"type": ["number", "null"], "minimum": 0},
         "trigger": NULLABLE_STR,
+        "latitude": {"type": ["number", "null"], "minimum": -90, "maximum": 90},
+        "longitude": {"type": ["number", "null"], "minimum": -180, "maximum": 180},
     }
 )
 
@@ -264,19 +277,34 @@ _POSITION = {
     "timestamp": _WHEN,
 }
 _SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+_MEDIA_ID = "a1b2c3d4e5f60718a1b2c3d4e5f60718"
+_SIG = "0f" * 32
+
+
+def _link(variant: str) -> str:
+    return f"http://bridge.local:5080/media/{_MEDIA_ID}/{variant}?exp=1746698462&sig={_SIG}"
+
+
 _MEDIA = {
-    "id": "a1b2c3d4e5f60718",
+    "id": _MEDIA_ID,
     "imei": EXAMPLE_IMEI,
     "camera": "rear",
     "kind": "video",
+    "variant": "original",
     "mime": "video/mp4",
     "size": 1048576,
     "sha256": _SHA,
+    "captured_at": "2025-05-01T10:00:52.000Z",
     "received_at": _WHEN,
     "path": f"/var/lib/dualcam/media/{EXAMPLE_IMEI}/2025-05-01/100102_rear.mp4",
-    "url": None,
-    "duration_s": 10,
+    "url": _link("file"),
+    "poster_url": _link("poster"),
+    "thumbnail_url": _link("thumbnail"),
+    "browser_url": None,
+    "duration_s": 10.0,
     "trigger": "crash",
+    "latitude": 54.6872,
+    "longitude": 25.2797,
 }
 _JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(64)) + b"\xff\xd9"
 
@@ -332,10 +360,23 @@ EXAMPLES: dict[str, list[Any]] = {
             "kind": "photo",
             "mime": "image/jpeg",
             "path": f"/var/lib/dualcam/media/{EXAMPLE_IMEI}/2025-05-01/100102_front.jpg",
+            "poster_url": None,
             "duration_s": None,
             "trigger": None,
         },
-        {**_MEDIA, "mime": "video/hevc", "url": "http://bridge.local/media/x.h265"},
+        # The second event of a clip: its H.264 MP4 is ready.
+        {**_MEDIA, "variant": "browser", "browser_url": _link("browser")},
+        # No ffmpeg, HTTP off, no metadata: raw H.265, no links, no capture time or position.
+        {
+            **_MEDIA,
+            "mime": "video/hevc",
+            "captured_at": None,
+            "url": None,
+            "poster_url": None,
+            "thumbnail_url": None,
+            "latitude": None,
+            "longitude": None,
+        },
     ],
     "transfer": [
         {

@@ -22,7 +22,12 @@ PREFIX = "dualcam"
 
 
 def mqtt_section(broker) -> dict:
-    return {"host": "127.0.0.1", "port": broker.port, "client_id": f"bridge-{broker.port}"}
+    return {
+        "host": "127.0.0.1",
+        "port": broker.port,
+        "client_id": f"bridge-{broker.port}",
+        "publish_video_payload": True,
+    }
 
 
 async def test_fleet_keeps_the_contract(broker, start_bridge) -> None:

@@ -19,7 +19,8 @@ def test_defaults_mean_embedded_broker() -> None:
     assert s == MqttConfig(), "an empty section is the dataclass defaults"
     assert s.embedded and s.broker_host == "127.0.0.1" and s.broker_port == 1883
     assert (s.topic_prefix, s.keepalive, s.protocol) == ("dualcam", 60, "3.1.1")
-    assert s.publish_video_payload and not s.homeassistant_discovery
+    # Clips go by URL; their bytes on MQTT only when asked for.
+    assert not s.publish_video_payload and not s.homeassistant_discovery
     assert s.discovery_prefix == "homeassistant"
     assert s.tls is None and s.outbox_max_mb == 100
 

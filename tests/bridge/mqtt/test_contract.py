@@ -58,7 +58,7 @@ def markers(messages: list[Received], imei: str) -> list[tuple[str, str]]:
 async def test_fleet_messages_keep_the_contract(broker, make_publisher, fleet: Fleet) -> None:
     imeis = IMEIS[:3]
     async with broker.collector(f"{P}/#") as sub:
-        async with make_publisher(broker.port) as pub:
+        async with make_publisher(broker.port, publish_video_payload=True) as pub:
             media = await feed_fleet(pub.handle_event, fleet, imeis)
             await pub.flush(15)
             await sub.wait_count(f"{P}/{imeis[-1]}/position", 2)

@@ -16,6 +16,7 @@ from dualcam_bridge.events import (
     SosTriggered,
     TransferProgress,
 )
+from dualcam_bridge.http.links import MediaUrls
 from dualcam_bridge.mqtt import topics as t
 
 from . import schemas
@@ -85,10 +86,12 @@ def test_payloads_match_the_schemas(tmp_path: Path) -> None:
         trigger="crash",
         mp4_path=tmp_path / "v.mp4",
     )
-    media = load(t.media_payload(video, "http://bridge.local/media/abc"))
+    urls = MediaUrls(url="http://bridge.local:5080/media/abc/file?exp=1&sig=" + "a" * 64)
+    media = load(t.media_payload(video, urls))
     jsonschema.validate(media, schemas.MEDIA)
     assert media["mime"] == "video/mp4" and media["path"].endswith("v.mp4")
-    assert media["url"] == "http://bridge.local/media/abc"
+    assert media["url"] == urls.url and media["variant"] == "original"
+    assert media["browser_url"] is None and media["captured_at"] is None
 
     checks = [
         (t.bridge_info_payload("1.0", WHEN, 5028, 5027, [IMEI]), schemas.BRIDGE_INFO),

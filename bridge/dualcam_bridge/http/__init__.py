@@ -1,0 +1,1 @@
+"""The bridge's HTTP service: stored files by signed link, ``/healthz`` and ``/metrics``."""
