@@ -11,13 +11,14 @@ from .allowlist import DeviceAllowList
 from .announcements import Announcements
 from .avl.service import AvlService
 from .bus import EventBus
+from .camera.derivatives import MediaDerivatives
 from .camera.disk import DiskMonitor, is_disk_full
 from .camera.remux import Remuxer
 from .camera.retention import apply_retention
 from .camera.server import CameraServer
 from .camera.store import MediaStore
 from .config import Config
-from .events import MediaCompleted
+from .events import MediaCompleted, MediaVariantReady
 from .mqtt import BridgeInfo, EmbeddedBroker, MqttPublisher
 from .mqtt.publisher import PublishedHook
 
@@ -49,6 +50,15 @@ class Bridge:
         self.camera = CameraServer(config.camera, self.store, self.devices, self.emit, self.disk)
         self.avl = AvlService(config.avl, config.data_dir, self.devices, self.emit)
         self.bus.subscribe(self.avl.on_media_completed, MediaCompleted)  # SOS ↔ clip links
+        # Posters, thumbnails, browser MP4s: ffmpeg in a bounded queue at the lowest priority.
+        self.derivatives = MediaDerivatives(
+            self.store,
+            self.emit,
+            ffmpeg=media.ffmpeg,
+            browser_mp4=media.browser_mp4 == "always",
+            jobs=media.media_jobs,
+            disk_full=lambda: self.disk.full,
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -81,10 +91,14 @@ class Bridge:
                 raise
             self.bus.subscribe(self.mqtt.handle_event)
             self.bus.subscribe(self.announcements.on_media, MediaCompleted)
+            self.bus.subscribe(self.announcements.on_media, MediaVariantReady)
+        # Last: the original's event is in the outbox before its derivatives are queued.
+        self.bus.subscribe(self.derivatives.on_media, MediaCompleted)
         recovered = await self.store.finish_recovery()
         self.bus.open()
         for media in recovered:  # complete spools committed at start-up
             await self.emit(media)
+        await self.derivatives.start()
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="retention"))
         self._tasks.append(asyncio.create_task(self.disk.run(), name="disk"))
         if self.mqtt is not None:
@@ -97,6 +111,7 @@ class Bridge:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.derivatives.stop()  # kills running ffmpeg jobs, removes their temp files
         await self._stop_servers()
         if self.mqtt is not None:
             await self.mqtt.stop()

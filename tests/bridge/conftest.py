@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dualcam_bridge.app import Bridge
+from dualcam_bridge.camera.derivatives import SUFFIXES, TEMP_SUFFIX
 from dualcam_bridge.config import validate
 from dualcam_bridge.events import DomainEvent, MediaCompleted
 
@@ -100,5 +101,13 @@ def no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
     assert not bad, [r.getMessage() for r in bad]
 
 
+def is_derivative(path: Path) -> bool:
+    """A poster, thumbnail or browser MP4 (or its temp), made by the media workers."""
+    return any(path.name.endswith((s, s + TEMP_SUFFIX)) for s in SUFFIXES.values())
+
+
 def media_files(data_dir: Path) -> list[Path]:
-    return sorted(p for p in (data_dir / "media").rglob("*") if p.is_file())
+    """The stored files and their MP4s; the derivatives made beside them (in the
+    background, so their number depends on timing) are tested in test_derivatives.py."""
+    files = (data_dir / "media").rglob("*")
+    return sorted(p for p in files if p.is_file() and not is_derivative(p))

@@ -45,7 +45,12 @@ CREATE TABLE IF NOT EXISTS media (
     browser_path TEXT,
     browser_size INTEGER,
     -- 1 once the outbox accepted the browser variant's media event.
-    browser_announced INTEGER NOT NULL DEFAULT 0
+    browser_announced INTEGER NOT NULL DEFAULT 0,
+    -- Sizes of the stills (retention counts them) and when the browser MP4 was recorded
+    -- (its media event is "in flight" for a while after, as a new file's is).
+    poster_size INTEGER,
+    thumbnail_size INTEGER,
+    browser_made_at TEXT
 );
 CREATE INDEX IF NOT EXISTS media_imei_received ON media (imei, received_at);
 CREATE INDEX IF NOT EXISTS media_received ON media (received_at);
@@ -80,6 +85,9 @@ _ADDED_COLUMNS = (
     ("browser_path", "TEXT"),
     ("browser_size", "INTEGER"),
     ("browser_announced", "INTEGER NOT NULL DEFAULT 0"),
+    ("poster_size", "INTEGER"),
+    ("thumbnail_size", "INTEGER"),
+    ("browser_made_at", "TEXT"),
 )
 # The index row's column of each derivative variant.
 DERIVATIVE_COLUMNS = {
@@ -87,6 +95,11 @@ DERIVATIVE_COLUMNS = {
     "thumbnail": "thumbnail_path",
     "browser": "browser_path",
 }
+# Bytes a row holds on disk: the file, its MP4 and its derivatives (what retention counts).
+_ROW_BYTES = (
+    "size + COALESCE(mp4_size, 0) + COALESCE(poster_size, 0) + COALESCE(thumbnail_size, 0)"
+    " + COALESCE(browser_size, 0)"
+)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -126,6 +139,10 @@ class MediaIndex:
         self._db.execute(
             "CREATE INDEX IF NOT EXISTS media_unannounced ON media (received_at) "
             "WHERE announced = 0"
+        )
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS media_browser_unannounced ON media (browser_made_at) "
+            "WHERE browser_announced = 0 AND browser_path IS NOT NULL"
         )
 
     def close(self) -> None:
@@ -197,9 +214,12 @@ class MediaIndex:
     ) -> None:
         """Record a derivative (``poster``, ``thumbnail``, ``browser``) of a stored file."""
         column = DERIVATIVE_COLUMNS[variant]
-        self._db.execute(f"UPDATE media SET {column} = ? WHERE id = ?", (str(path), media_id))
+        sets = f"{column} = ?, {variant}_size = ?"
+        values: tuple[object, ...] = (str(path), size)
         if variant == "browser":
-            self._db.execute("UPDATE media SET browser_size = ? WHERE id = ?", (size, media_id))
+            sets += ", browser_made_at = ?"
+            values += (now_utc().isoformat(),)
+        self._db.execute(f"UPDATE media SET {sets} WHERE id = ?", (*values, media_id))
 
     def set_duration(self, media_id: str, seconds: float) -> None:
         """The clip's length as probed from its stream."""
@@ -217,6 +237,37 @@ class MediaIndex:
             f"SELECT {_COLUMNS} FROM media WHERE announced = 0 AND received_at < ? "
             "ORDER BY received_at LIMIT ?",
             (received_before.isoformat(), limit),
+        )
+        return [_record(row) for row in cur]
+
+    def mark_browser_announced(self, media_ids: Iterable[str]) -> None:
+        """The outbox accepted these files' browser-variant media events."""
+        self._db.executemany(
+            "UPDATE media SET browser_announced = 1 WHERE id = ?", [(mid,) for mid in media_ids]
+        )
+
+    def unannounced_browser(self, made_before: datetime, limit: int) -> list[MediaCompleted]:
+        """Files whose browser MP4 (recorded before ``made_before``) was never announced.
+
+        Only those whose original event was accepted: the browser event comes second.
+        """
+        cur = self._db.execute(
+            f"SELECT {_COLUMNS} FROM media WHERE browser_announced = 0 "
+            "AND browser_path IS NOT NULL AND announced = 1 "
+            "AND COALESCE(browser_made_at, received_at) < ? "
+            "ORDER BY browser_made_at LIMIT ?",
+            (made_before.isoformat(), limit),
+        )
+        return [_record(row) for row in cur]
+
+    def missing_derivatives(self, browser: bool, limit: int) -> list[MediaCompleted]:
+        """Newest first: photos without a thumbnail; clips without a poster or thumbnail
+        (or, with ``browser``, without their browser MP4)."""
+        cur = self._db.execute(
+            f"SELECT {_COLUMNS} FROM media WHERE thumbnail_path IS NULL OR (kind = 'video' "
+            "AND (poster_path IS NULL OR (? AND browser_path IS NULL))) "
+            "ORDER BY received_at DESC LIMIT ?",
+            (int(browser), limit),
         )
         return [_record(row) for row in cur]
 
@@ -240,17 +291,18 @@ class MediaIndex:
             )
         return [_record(row) for row in cur]
 
-    def oldest_first(self) -> Iterator[tuple[str, str, str | None, int, str]]:
-        """(id, path, mp4_path, size, received_at) rows, oldest first."""
-        yield from self._db.execute(
-            "SELECT id, path, mp4_path, size + COALESCE(mp4_size, 0), received_at FROM media "
-            "ORDER BY received_at"
+    def oldest_first(self) -> Iterator[tuple[str, list[str], int, str]]:
+        """(id, [path, its MP4 and derivatives], bytes of them all, received_at), oldest first."""
+        cur = self._db.execute(
+            f"SELECT id, path, mp4_path, poster_path, thumbnail_path, browser_path, {_ROW_BYTES},"
+            " received_at FROM media ORDER BY received_at"
         )
+        for mid, path, mp4, poster, thumbnail, browser, size, received in cur:
+            yield mid, [p for p in (path, mp4, poster, thumbnail, browser) if p], size, received
 
     def total_size(self) -> int:
-        row = self._db.execute(
-            "SELECT COALESCE(SUM(size + COALESCE(mp4_size, 0)), 0) FROM media"
-        ).fetchone()
+        """Bytes of every file, MP4 and derivative the index holds."""
+        row = self._db.execute(f"SELECT COALESCE(SUM({_ROW_BYTES}), 0) FROM media").fetchone()
         return int(row[0])
 
     def delete(self, media_id: str) -> None:

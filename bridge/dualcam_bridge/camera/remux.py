@@ -7,11 +7,15 @@ import contextlib
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+
+from .ffmpeg_jobs import duration_args, find_ffprobe, parse_duration, run_tool
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FRAMERATE = 25
+PROBE_TIMEOUT_S = 30.0
 
 
 class Remuxer:
@@ -22,6 +26,9 @@ class Remuxer:
         self.binary = shutil.which(ffmpeg) if enabled else None
         self.timeout = timeout
         self._warned = not enabled  # switched off on purpose: nothing to warn about
+        self.ffprobe = find_ffprobe(self.binary) if self.binary else None
+        # Told the seconds of each probe (the media workers' ``on_job`` with step "probe").
+        self.on_probe: Callable[[float], None] | None = None
 
     @property
     def available(self) -> bool:
@@ -81,3 +88,15 @@ class Remuxer:
             os.close(fd)
         os.replace(tmp, dst)
         return dst
+
+    async def probe_duration(self, mp4: Path) -> float | None:
+        """The clip's length from its stream (ffprobe), one decimal; None when unknown."""
+        if self.ffprobe is None:
+            return None
+        result = await run_tool(duration_args(self.ffprobe, mp4), PROBE_TIMEOUT_S)
+        if self.on_probe is not None:
+            self.on_probe(result.seconds)
+        if not result.ok:
+            log.info("ffprobe could not read the length of %s: %s", mp4.name, result.error)
+            return None
+        return parse_duration(result.stdout)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..clock import now_utc
+from .derivatives import derivative_files
 from .store import MediaStore
 
 log = logging.getLogger(__name__)
@@ -24,14 +25,14 @@ def apply_retention(
     budget = int(max_total_gb * 1024**3) if max_total_gb > 0 else None
     total = store.index.total_size()
     removed = 0
-    for media_id, path, mp4, size, received in list(store.index.oldest_first()):
+    for media_id, paths, size, received in list(store.index.oldest_first()):
         too_old = cutoff is not None and datetime.fromisoformat(received) < cutoff
         too_big = budget is not None and total > budget
         if not (too_old or too_big):
             break  # oldest first: nothing newer is excluded either
-        for p in (path, mp4):
-            if p:
-                Path(p).unlink(missing_ok=True)
+        # The file, its MP4 and derivatives; also those made but never recorded (a crash).
+        for p in {*map(Path, paths), *derivative_files(Path(paths[0]))}:
+            p.unlink(missing_ok=True)
         store.index.delete(media_id)
         total -= size
         removed += 1

@@ -174,6 +174,8 @@ class MediaStore:
         """A stored video with its MP4 beside it; without, when the MP4 cannot be made."""
         if rec.kind != "video" or not (mp4 := await self.remuxer.to_mp4(rec.path, rec.framerate)):
             return rec
+        # The stream's own length, before the media event goes out; the metadata's otherwise.
+        duration = await self.remuxer.probe_duration(mp4)
         try:
             mp4_sha, mp4_size = await self.in_worker(_sha256_of, mp4)
             await self.in_worker(self.index.set_mp4, rec.id, mp4, mp4_size, mp4_sha)
@@ -181,7 +183,15 @@ class MediaStore:
             log.info("%s: keeping %s without its MP4: %s", rec.imei, rec.path.name, exc)
             mp4.unlink(missing_ok=True)
             return rec
-        return replace(rec, mp4_path=mp4, mp4_size=mp4_size, mp4_sha256=mp4_sha)
+        rec = replace(rec, mp4_path=mp4, mp4_size=mp4_size, mp4_sha256=mp4_sha)
+        if duration is None:
+            return rec
+        try:
+            await self.in_worker(self.index.set_duration, rec.id, duration)
+        except sqlite3.Error as exc:  # the index keeps the metadata's length, and so do we
+            log.info("%s: cannot note the length of %s: %s", rec.imei, rec.path.name, exc)
+            return rec
+        return replace(rec, duration_s=duration)
 
     def _commit(
         self, spool: SpoolFile, crc_ok: bool | None, meta: FileMetadata | None

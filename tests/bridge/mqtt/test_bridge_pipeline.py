@@ -30,6 +30,10 @@ def mqtt_section(broker) -> dict:
     }
 
 
+def without_links(event: dict) -> dict:
+    return {k: v for k, v in event.items() if not k.endswith("url") and k != "variant"}
+
+
 async def test_fleet_keeps_the_contract(broker, start_bridge) -> None:
     async with broker.collector(f"{PREFIX}/#") as sub, start_bridge(mqtt=mqtt_section(broker)) as b:
         fleet = await simulate_fleet(
@@ -40,17 +44,41 @@ async def test_fleet_keeps_the_contract(broker, start_bridge) -> None:
         stored = b.bridge.store.index.all()
         assert len(stored) == 6  # each crash: a front and a rear clip
         await b.bridge.mqtt.flush(10)
+        # Each clip: its media event when stored, a second once its H.264 MP4 is made.
         await sub.wait_for(
-            lambda ms: sum(m.topic.endswith("/media") for m in ms) >= 6, what="6 media events"
+            lambda ms: (
+                Counter(decode(m)["variant"] for m in ms if m.topic.endswith("/media"))
+                >= Counter(original=6, browser=6)
+            ),
+            timeout=60,
+            what="6 media events and 6 browser events",
         )
         await sub.wait_for(
             lambda ms: sum(m.topic.endswith("/sos") for m in ms) >= 3, what="3 SOS messages"
         )
         check_all(sub.messages, PREFIX)
 
-        media = [decode(m) for m in sub.messages if m.topic.endswith("/media")]
+        events = [decode(m) for m in sub.messages if m.topic.endswith("/media")]
+        media = [m for m in events if m["variant"] == "original"]
         ids = Counter(m["id"] for m in media)
         assert set(ids) == {r.id for r in stored} and max(ids.values()) == 1
+        browser = [m for m in events if m["variant"] == "browser"]
+        assert Counter(m["id"] for m in browser) == ids  # exactly one each
+        for event in browser:
+            (original,) = [m for m in media if m["id"] == event["id"]]
+            assert events.index(original) < events.index(event)  # after its original
+            rec = b.bridge.store.index.get(event["id"])
+            assert rec is not None and rec.browser_path is not None and rec.browser_path.exists()
+            assert rec.browser_path.name.endswith(".browser.mp4")
+            assert rec.browser_size == rec.browser_path.stat().st_size
+            # The same file: only the variant and its link differ from the original's event.
+            assert without_links(event) == without_links(original)
+            # Links are in an event once the bridge signs them (HTTP on): then browser_url
+            # is in the browser event, never in the original's (the MP4 was not made yet).
+            assert (event["browser_url"] is not None) == (event["url"] is not None)
+            assert original["browser_url"] is None
+            if event["browser_url"]:
+                assert f"/media/{event['id']}/browser?" in event["browser_url"]
         for event in media:
             rec = next(r for r in stored if r.id == event["id"])
             # The published bytes are the file on disk, and the event describes them.
