@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import shutil
 import sqlite3
 import time
@@ -34,7 +33,9 @@ from .ffmpeg_jobs import (
     POSTER_AT_S,
     browser_args,
     clip_input,
+    has_bytes,
     poster_args,
+    publish_file,
     run_tool,
     thumbnail_args,
 )
@@ -134,6 +135,8 @@ class MediaDerivatives:
         self._failed: dict[str, tuple[int, float]] = {}  # media id -> (attempts, retry at)
         self._overflow = False  # jobs were left out: scan again once the queue drains
         self._scan_now = asyncio.Event()
+        self._idle = asyncio.Event()  # no job queued or running
+        self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
         # The store probes each new clip's length: its time counts as a job too.
         store.remuxer.on_probe = lambda seconds: self._report("probe", seconds)
@@ -168,6 +171,7 @@ class MediaDerivatives:
             if not job.done.done():
                 job.done.set_result(None)
         self._jobs.clear()
+        self._idle.set()
         while not self._queue.empty():
             self._queue.get_nowait()
 
@@ -202,6 +206,10 @@ class MediaDerivatives:
         job = self._submit(media, variant, urgent=True)
         # Shielded: a caller that gives up (a client gone) does not cancel the others' job.
         return None if job is None else await asyncio.shield(job.done)
+
+    async def wait_idle(self) -> None:
+        """Until no job is queued or running (a scan may queue more later)."""
+        await self._idle.wait()
 
     def pending(self, media_id: str) -> bool:
         """The file's browser MP4 is queued or being made."""
@@ -259,6 +267,7 @@ class MediaDerivatives:
             return None
         job = _Job(media, variant, asyncio.get_running_loop().create_future(), urgent)
         self._jobs[key] = job
+        self._idle.clear()
         priority = _URGENT if urgent else _BROWSER if variant == "browser" else _STILL
         self._queue.put_nowait((priority, next(self._order), job))
         return job
@@ -269,21 +278,39 @@ class MediaDerivatives:
             while self._no_room():  # writes would fail: wait (a disk state logs it)
                 await asyncio.sleep(DISK_PAUSE_S)
             if job.started or job.done.done():
-                continue  # moved ahead by ``ensure``: already made
-            job.started = True
-            result: Path | None = None
-            try:
-                result = await self._produce(job.media, job.variant)
-            except (OSError, sqlite3.Error) as exc:  # the environment (disk, index)
-                self._fail(job.media, job.variant, str(exc))
-            except Exception:  # a bug: say where, keep the worker
-                log.exception("%s: the %s job of %s failed", *self._name(job.media, job.variant))
-            finally:
-                self._jobs.pop((job.media.id, job.variant), None)
-                if not job.done.done():
-                    job.done.set_result(result)
-            if self._overflow and not self._jobs:
-                self._scan_now.set()
+                continue  # moved ahead (``ensure``) or run by a thumbnail job: made already
+            await self._execute(job)
+            if not self._jobs:
+                self._idle.set()
+                if self._overflow:
+                    self._scan_now.set()
+
+    async def _execute(self, job: _Job) -> Path | None:
+        """Run one job; its callers learn the result (None when it failed)."""
+        job.started = True
+        result: Path | None = None
+        try:
+            result = await self._produce(job.media, job.variant)
+        except (OSError, sqlite3.Error) as exc:  # the environment (disk, index)
+            self._fail(job.media, job.variant, str(exc))
+        except Exception:  # a bug: say where, keep the worker
+            log.exception("%s: the %s job of %s failed", *self._name(job.media, job.variant))
+        finally:
+            self._jobs.pop((job.media.id, job.variant), None)
+            if not job.done.done():
+                job.done.set_result(result)
+        return result
+
+    async def _poster_of(self, rec: MediaCompleted) -> Path | None:
+        """A clip's poster for its thumbnail: its job run here (taken from the queue, so a
+        single worker never waits for itself), or awaited when another worker runs it."""
+        job = self._jobs.get((rec.id, "poster"))
+        if job is not None and job.started:
+            return await asyncio.shield(job.done)
+        if job is None:
+            job = _Job(rec, "poster", asyncio.get_running_loop().create_future(), urgent=True)
+            self._jobs[(rec.id, "poster")] = job
+        return await self._execute(job)
 
     async def _scan_loop(self) -> None:
         while True:
@@ -336,16 +363,16 @@ class MediaDerivatives:
             elif variant == "poster":
                 ok = await self._poster(rec, clip, tmp)
             else:
-                source = rec.path if rec.kind == "photo" else await self._produce(rec, "poster")
+                source = rec.path if rec.kind == "photo" else await self._poster_of(rec)
                 if source is None:
                     return False  # no poster: why was logged
                 args = thumbnail_args(self.ffmpeg, source, tmp)
                 ok = await self._run(rec, variant, args, self.still_timeout)
-            if ok and not _has_bytes(tmp):
+            if ok and not has_bytes(tmp):
                 self._fail(rec, variant, "ffmpeg wrote nothing")
                 return False
             if ok:
-                await asyncio.to_thread(_publish, tmp, target)
+                await asyncio.to_thread(publish_file, tmp, target)
             return ok
         finally:
             tmp.unlink(missing_ok=True)  # a failure, or cancelled (the bridge stops)
@@ -357,7 +384,7 @@ class MediaDerivatives:
         at = 0.0 if short else POSTER_AT_S
         if not await self._run(rec, "poster", poster_args(self.ffmpeg, source, at, tmp)):
             return False
-        if at and not _has_bytes(tmp):  # shorter than a second after all: its first frame
+        if at and not has_bytes(tmp):  # shorter than a second after all: its first frame
             return await self._run(rec, "poster", poster_args(self.ffmpeg, source, 0.0, tmp))
         return True
 
@@ -400,26 +427,3 @@ class MediaDerivatives:
     @staticmethod
     def _name(rec: MediaCompleted, step: str) -> tuple[str, str, str]:
         return rec.imei, step, rec.path.name
-
-
-def _has_bytes(path: Path) -> bool:
-    try:
-        return path.stat().st_size > 0
-    except OSError:
-        return False
-
-
-def _publish(tmp: Path, target: Path) -> None:
-    """fsync ``tmp``, rename it to ``target``, fsync the folder (a thread: blocking I/O)."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
-    with contextlib.suppress(OSError):
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -1,8 +1,10 @@
-"""ffmpeg/ffprobe command lines for the media workers, and how their processes run.
+"""ffmpeg/ffprobe command lines for the media workers, how their processes run, and how
+their output files are made durable.
 
-Every process runs at the lowest CPU priority (nice 19, set on its pid right after spawn,
-before it has decoded anything) and, where util-linux's ``ionice`` exists, in the idle I/O
-class: a transcode never slows a transfer or the MQTT link. A process that outlives its
+Every process runs at the lowest CPU priority (nice 19: started through coreutils' ``nice``,
+so not one instruction of ffmpeg runs higher; without it, set on the pid right after spawn)
+and, where util-linux's ``ionice`` exists, in the idle I/O class: a transcode never slows a
+transfer or the MQTT link. A process that outlives its
 timeout, or whose caller is cancelled (the bridge stopping), is killed and waited for.
 """
 
@@ -22,9 +24,13 @@ THUMBNAIL_WIDTH = 320
 POSTER_AT_S = 1.0  # a frame this far in: past a possibly black or half-built first frame
 _STDERR_TAIL = 300  # characters of ffmpeg's complaint kept for the log line
 
-# Idle I/O class; ``-t``: run the command even where the class cannot be set.
-_IONICE = shutil.which("ionice")
-_LOW_IO = [_IONICE, "-t", "-c3"] if _IONICE else []
+# Each execs the next: nice 19, then the idle I/O class (``-t``: run the command even where
+# the class cannot be set), then the tool; one pid throughout.
+_NICE, _IONICE = shutil.which("nice"), shutil.which("ionice")
+_LOW_PRIORITY = [
+    *([_NICE, "-n", "19"] if _NICE else []),
+    *([_IONICE, "-t", "-c3"] if _IONICE else []),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +57,15 @@ async def run_tool(args: list[str], timeout: float) -> ToolResult:
     """Run ``args`` at nice 19 / idle I/O; kills it on timeout or cancellation."""
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        *_LOW_IO,
+        *_LOW_PRIORITY,
         *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    with contextlib.suppress(OSError):  # it may have exited already
-        os.setpriority(os.PRIO_PROCESS, proc.pid, 19)
+    if _NICE is None:
+        with contextlib.suppress(OSError):  # it may have exited already
+            os.setpriority(os.PRIO_PROCESS, proc.pid, 19)
     try:
         async with asyncio.timeout(timeout):
             out, err = await proc.communicate()
@@ -190,3 +197,29 @@ def parse_duration(stdout: bytes) -> float | None:
     except (ValueError, IndexError):
         return None
     return round(seconds, 1) if math.isfinite(seconds) and seconds > 0 else None
+
+
+# -- output files ----------------------------------------------------------------------------
+
+
+def has_bytes(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def publish_file(tmp: Path, target: Path) -> None:
+    """fsync ``tmp``, rename it to ``target``, fsync the folder (a thread: blocking I/O)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    with contextlib.suppress(OSError):
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
