@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from dualcam_bridge.app import Bridge
-from dualcam_bridge.camera.derivatives import SUFFIXES, TEMP_SUFFIX
+from dualcam_bridge.camera.ffmpeg_jobs import SUFFIXES, TEMP_SUFFIX
 from dualcam_bridge.config import validate
 from dualcam_bridge.events import DomainEvent, MediaCompleted
 

@@ -22,11 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from dualcam_bridge.camera.derivatives import (
-    MediaDerivatives,
-    derivative_files,
-    derivative_path,
-)
+from dualcam_bridge.camera.derivatives import MediaDerivatives
+from dualcam_bridge.camera.ffmpeg_jobs import derivative_files, derivative_path
 from dualcam_bridge.camera.retention import apply_retention
 from dualcam_bridge.camera.store import MediaStore
 from dualcam_bridge.clock import now_utc
@@ -235,7 +232,9 @@ async def test_a_photo_and_a_clip_get_their_derivatives(start_bridge) -> None:
     photo, video = make_captures(IMEI, 1, 1)
     # The metadata says 30 s; the stream holds 6 s: the media event says what the stream says.
     video = SimFile("%videof", clip(6), replace(video.metadata, length_s=30))
+    steps = Steps()
     async with start_bridge() as b:
+        b.bridge.derivatives.on_job = steps  # as the HTTP service's metrics will
         await SimulatedCamera("127.0.0.1", b.port, IMEI, [photo, video]).run()
         await b.wait_for_media(2)
         await wait_event(b, lambda e: isinstance(e, MediaVariantReady))
@@ -249,6 +248,9 @@ async def test_a_photo_and_a_clip_get_their_derivatives(start_bridge) -> None:
     # The first media event already carries the probed length; so does the index.
     assert vid.duration_s == 6.0 and fresh_vid.duration_s == 6.0
     assert vid.mp4_path is not None and vid.poster_path is None and vid.browser_path is None
+    steps_made = sorted(call[0] for call in steps.calls)
+    assert steps_made == ["browser", "poster", "probe", "thumbnail", "thumbnail"]
+    assert all(seconds > 0 for _, seconds, _ in steps.calls)
 
     # Photo: a 320 px thumbnail, nothing else.
     assert fresh_pic.thumbnail_path == derivative_path(pic.path, "thumbnail")

@@ -31,29 +31,25 @@ from typing import Literal
 from ..events import EventSink, MediaCompleted, MediaVariantReady
 from .ffmpeg_jobs import (
     POSTER_AT_S,
+    Variant,
     browser_args,
     clip_input,
+    derivative_path,
     has_bytes,
     poster_args,
     publish_file,
     run_tool,
+    temp_path,
     thumbnail_args,
 )
 from .store import MediaStore
 
 log = logging.getLogger(__name__)
 
-Variant = Literal["poster", "thumbnail", "browser"]
+
 Still = Literal["poster", "thumbnail"]
 # (step, seconds) after each ffmpeg/ffprobe run; steps: poster, thumbnail, browser, probe.
 JobHook = Callable[[str, float], None]
-
-SUFFIXES: dict[Variant, str] = {
-    "poster": ".poster.jpg",
-    "thumbnail": ".thumb.jpg",
-    "browser": ".browser.mp4",
-}
-TEMP_SUFFIX = ".tmp"
 
 QUEUE_LIMIT = 200  # jobs waiting or running; more are left to the next scan
 SCAN_BATCH = 50
@@ -67,21 +63,6 @@ DISK_RETRY_S = 60.0  # after a write refused for lack of space
 DISK_PAUSE_S = 2.0  # while data_dir is full, workers look this often whether it has room
 
 _URGENT, _STILL, _BROWSER = 0, 1, 2  # queue priorities: asked for now, stills, transcodes
-
-
-def derivative_path(original: Path, variant: Variant) -> Path:
-    """Where a stored file's derivative lives: beside it, ``<stem><suffix>``."""
-    return original.with_name(original.stem + SUFFIXES[variant])
-
-
-def derivative_files(original: Path) -> list[Path]:
-    """Every name a derivative of ``original`` may have (temps included), for deletion."""
-    finals = [derivative_path(original, variant) for variant in SUFFIXES]
-    return [*finals, *map(_temp, finals)]
-
-
-def _temp(final: Path) -> Path:
-    return final.with_name(final.name + TEMP_SUFFIX)
 
 
 def _recorded(media: MediaCompleted, variant: Variant) -> Path | None:
@@ -155,9 +136,18 @@ class MediaDerivatives:
         if self.ffmpeg is None:
             log.warning("ffmpeg not found: no posters, thumbnails or browser MP4s are made")
             return
+        if self.browser_mp4 and not await self._has_h264_encoder():
+            # Said once here, rather than once for every clip that would fail.
+            log.warning("%s has no libx264 encoder: no browser MP4s are made", self.ffmpeg)
+            self.browser_mp4 = False
         for n in range(self.jobs):
             self._tasks.append(asyncio.create_task(self._work(), name=f"media-job-{n}"))
         self._tasks.append(asyncio.create_task(self._scan_loop(), name="media-job-scan"))
+
+    async def _has_h264_encoder(self) -> bool:
+        assert self.ffmpeg is not None
+        listed = await run_tool([self.ffmpeg, "-hide_banner", "-encoders"], self.still_timeout)
+        return listed.ok and b" libx264 " in listed.stdout
 
     async def stop(self) -> None:
         """Cancel the workers (their ffmpeg processes are killed, temp files removed)."""
@@ -353,7 +343,7 @@ class MediaDerivatives:
     async def _make(self, rec: MediaCompleted, variant: Variant, target: Path) -> bool:
         """Run ffmpeg into a temp name, then fsync and rename it to ``target``."""
         assert self.ffmpeg is not None
-        tmp = _temp(target)
+        tmp = temp_path(target)
         clip = rec.mp4_path if rec.mp4_path is not None and rec.mp4_path.exists() else rec.path
         try:
             if variant == "browser":

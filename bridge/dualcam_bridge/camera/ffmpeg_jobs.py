@@ -1,5 +1,5 @@
 """ffmpeg/ffprobe command lines for the media workers, how their processes run, and how
-their output files are made durable.
+their output files are named (beside the original) and made durable.
 
 Every process runs at the lowest CPU priority (nice 19: started through coreutils' ``nice``,
 so not one instruction of ffmpeg runs higher; without it, set on the pid right after spawn)
@@ -18,6 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 DEFAULT_FRAMERATE = 25
 THUMBNAIL_WIDTH = 320
@@ -200,6 +201,30 @@ def parse_duration(stdout: bytes) -> float | None:
 
 
 # -- output files ----------------------------------------------------------------------------
+
+Variant = Literal["poster", "thumbnail", "browser"]
+SUFFIXES: dict[Variant, str] = {
+    "poster": ".poster.jpg",
+    "thumbnail": ".thumb.jpg",
+    "browser": ".browser.mp4",
+}
+TEMP_SUFFIX = ".tmp"
+
+
+def derivative_path(original: Path, variant: Variant) -> Path:
+    """Where a stored file's derivative lives: beside it, ``<stem><suffix>``."""
+    return original.with_name(original.stem + SUFFIXES[variant])
+
+
+def derivative_files(original: Path) -> list[Path]:
+    """Every name a derivative of ``original`` may have (temps included), for deletion."""
+    finals = [derivative_path(original, variant) for variant in SUFFIXES]
+    return [*finals, *map(temp_path, finals)]
+
+
+def temp_path(final: Path) -> Path:
+    """Where ffmpeg writes before the rename: never a name a reader takes for done."""
+    return final.with_name(final.name + TEMP_SUFFIX)
 
 
 def has_bytes(path: Path) -> bool:

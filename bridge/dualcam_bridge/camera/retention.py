@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..clock import now_utc
-from .derivatives import derivative_files
+from .ffmpeg_jobs import derivative_files
 from .store import MediaStore
 
 log = logging.getLogger(__name__)
