@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -479,3 +480,45 @@ async def test_stop_kills_a_running_transcode_and_removes_its_temp(store) -> Non
     # The stills came first (they are quick); nothing else is beside the clip.
     stills = {derivative_path(rec.path, v).name for v in ("poster", "thumbnail")}
     assert set(os.listdir(rec.path.parent)) == {rec.path.name, *stills}
+
+
+async def test_a_job_past_its_timeout_is_killed_logged_once_and_not_retried(store, caplog) -> None:
+    rec = await add(store, "video", clip(2))
+    workers = MediaDerivatives(store, Sink(), browser_mp4=False)
+    workers.still_timeout = 0.001  # no ffmpeg makes a poster this fast
+    workers.enqueue(rec)
+    await workers.start()
+    await workers.wait_idle()
+    assert workers.enqueue(rec) == 0  # given up for now (a scan skips it too)
+    assert await workers.scan() == 0
+    assert await workers.ensure(rec, "thumbnail") is None
+    await workers.stop()
+    (line,) = [r for r in caplog.records if r.name == "dualcam_bridge.camera.derivatives"]
+    assert line.levelno == logging.WARNING and "timed out" in line.getMessage()
+    assert rec.path.name in line.getMessage() and IMEI in line.getMessage()
+    assert not [p for p in derivative_files(rec.path) if p.exists()]
+    assert not [pid for pid, c in children().items() if c[0] in ("ffmpeg", "nice", "ionice")]
+
+
+async def test_the_index_says_what_is_missing_and_what_to_announce(store) -> None:
+    index = store.index
+    old, new = await add(store, "video", b"x"), await add(store, "photo", b"y")
+    assert [r.id for r in index.missing_derivatives(True, 10)] == [new.id, old.id]
+    index.set_derivative(new.id, "thumbnail", derivative_path(new.path, "thumbnail"), 7)
+    index.set_derivative(old.id, "poster", derivative_path(old.path, "poster"), 100)
+    index.set_derivative(old.id, "thumbnail", derivative_path(old.path, "thumbnail"), 10)
+    assert [r.id for r in index.missing_derivatives(True, 10)] == [old.id]  # no browser MP4
+    assert index.missing_derivatives(False, 10) == []
+    index.set_derivative(old.id, "browser", derivative_path(old.path, "browser"), 1000)
+    assert index.missing_derivatives(True, 10) == []
+    assert index.total_size() == old.size + new.size + 7 + 100 + 10 + 1000
+    # A browser event is due once its original was announced, and after the in-flight window.
+    now = now_utc()
+    assert index.unannounced_browser(now + timedelta(seconds=1), 10) == []  # original first
+    index.mark_announced([old.id, new.id])
+    assert index.unannounced_browser(now - timedelta(seconds=30), 10) == []  # in flight
+    (due,) = index.unannounced_browser(now + timedelta(seconds=1), 10)
+    assert due.id == old.id and due.browser_path == derivative_path(old.path, "browser")
+    assert due.browser_size == 1000
+    index.mark_browser_announced([old.id])
+    assert index.unannounced_browser(now + timedelta(seconds=1), 10) == []

@@ -146,7 +146,10 @@ class MediaDerivatives:
 
     async def _has_h264_encoder(self) -> bool:
         assert self.ffmpeg is not None
-        listed = await run_tool([self.ffmpeg, "-hide_banner", "-encoders"], self.still_timeout)
+        try:
+            listed = await run_tool([self.ffmpeg, "-hide_banner", "-encoders"], STILL_TIMEOUT_S)
+        except OSError:
+            return False
         return listed.ok and b" libx264 " in listed.stdout
 
     async def stop(self) -> None:

@@ -93,7 +93,11 @@ class Remuxer:
         """The clip's length from its stream (ffprobe), one decimal; None when unknown."""
         if self.ffprobe is None:
             return None
-        result = await run_tool(duration_args(self.ffprobe, mp4), PROBE_TIMEOUT_S)
+        try:
+            result = await run_tool(duration_args(self.ffprobe, mp4), PROBE_TIMEOUT_S)
+        except OSError as exc:  # cannot even start it (gone, no processes left)
+            log.info("cannot run ffprobe on %s: %s", mp4.name, exc)
+            return None
         if self.on_probe is not None:
             self.on_probe(result.seconds)
         if not result.ok:
