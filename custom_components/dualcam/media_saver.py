@@ -134,6 +134,10 @@ class MediaSaver:
                     variant,
                     err or type(err).__name__,
                 )
+            except Exception:  # one bad file must not end saving for good
+                _LOGGER.exception(
+                    "Could not save %s %s of %s", item.kind, item.id, self._vehicle_name(item.imei)
+                )
 
     async def _async_download(self, item: MediaItem, variant: str) -> None:
         link = item.link(variant)

@@ -45,7 +45,6 @@ async def test_setup_subscribes_to_the_contract(
             "+/availability",
             "+/camera/+/state",
             "+/camera/+/photo",
-            "+/camera/+/video",
             "+/media",
             "+/transfer",
             "+/sos",
