@@ -31,6 +31,7 @@ STORE_VERSION: Final = 1
 MAX_ITEMS: Final = 3000
 MAX_AGE: Final = timedelta(days=30)
 UNPLAYABLE_GRACE: Final = timedelta(days=1)
+PRUNE_INTERVAL: Final = timedelta(hours=1)
 # Writes are batched: a burst of events is one write (and the final write at shutdown).
 SAVE_DELAY: Final = 10
 
@@ -188,6 +189,7 @@ class MediaIndex:
         """Empty until async_load."""
         self._store: Store[dict[str, Any]] = Store(hass, STORE_VERSION, store_key(entry_id))
         self._items: dict[str, MediaItem] = {}
+        self._pruned_at = dt_util.utcnow()
 
     async def async_load(self) -> None:
         """Read the Store (a damaged item is skipped, not fatal)."""
@@ -213,7 +215,10 @@ class MediaIndex:
                 self.async_schedule_save()
             return item, change
         item = self._items[info.id] = MediaItem.from_info(imei, info)
-        self._prune(dt_util.utcnow(), keep=item.id)
+        now = dt_util.utcnow()
+        # Age and expiry checks read every item's links: hourly is enough; the cap is cheap.
+        if len(self._items) > MAX_ITEMS or now - self._pruned_at > PRUNE_INTERVAL:
+            self._prune(now, keep=item.id)
         self.async_schedule_save()
         return item, Change.NEW
 
@@ -246,6 +251,7 @@ class MediaIndex:
         return {"items": [item.to_json() for item in self._items.values()]}
 
     def _prune(self, now: datetime, keep: str | None = None) -> None:
+        self._pruned_at = now
         too_old = now - MAX_AGE
         for media_id, item in list(self._items.items()):
             if media_id == keep:

@@ -16,6 +16,7 @@ from media_server import MediaServer, media_event
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.dualcam import media_index
 from custom_components.dualcam.const import (
     CONF_MEDIA_DIR,
     CONF_STORE_MEDIA,
@@ -185,6 +186,11 @@ async def test_index_survives_a_restart(
     await hass.async_block_till_done()
     assert len(loaded.runtime_data.media_index) == 1
 
+    # Removing the integration forgets the list.
+    assert await hass.config_entries.async_remove(loaded.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage
+
 
 async def test_index_bounds_at_load(
     hass: HomeAssistant,
@@ -239,3 +245,23 @@ async def test_index_bounds_at_load(
     kept = {i for i in ("fresh", "expired", "expired-today", "saved", "too-old") if index.get(i)}
     assert kept == {"fresh", "expired-today", "saved"}
     assert {i.id for i in index.playable()} == {"fresh", "saved"}
+
+
+@pytest.mark.parametrize(
+    "entry_options", [{CONF_STORE_MEDIA: False, CONF_MEDIA_DIR: "", CONF_VEHICLES: []}]
+)
+async def test_index_keeps_the_newest(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    media_server: MediaServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over the item limit, the files received longest ago go first."""
+    monkeypatch.setattr(media_index, "MAX_ITEMS", 2)
+    for media_id, received in (("a", "10:00:00"), ("c", "10:00:02"), ("b", "10:00:01")):
+        media_server.add(media_id, "file", VIDEO, "video/mp4")
+        event = media_event(media_server, media_id, IMEI, data=VIDEO, received_at=received)
+        fire(hass, f"{IMEI}/media", event)
+    await hass.async_block_till_done()
+    index = loaded.runtime_data.media_index
+    assert {m.id for m in index.playable()} == {"b", "c"}
