@@ -45,6 +45,7 @@ class BridgeProcess:
             "camera": {"host": "127.0.0.1", "port": self.port, "idle_timeout": 5, **camera},
             "avl": {"host": "127.0.0.1", "port": 0},
             "mqtt": {"enabled": False},
+            "http": {"host": "127.0.0.1", "port": 0},
         }
         self.config.write_text(yaml.safe_dump(cfg))
         self.proc: subprocess.Popen | None = None
