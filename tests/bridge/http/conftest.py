@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from dualcam_bridge.events import MediaCompleted
-from dualcam_bridge.simulator.camera import SimulatedCamera, make_captures
+from dualcam_bridge.simulator.camera import Faults, SimulatedCamera, make_captures
 
 from ..conftest import RunningBridge
 from ..mqtt.conftest import mosquitto  # noqa: F401 - a fixture, used by name
@@ -29,15 +29,25 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def upload(
-    b: RunningBridge, imei: str = IMEI, photos: int = 1, videos: int = 1
+    b: RunningBridge,
+    imei: str = IMEI,
+    photos: int = 1,
+    videos: int = 1,
+    faults: Faults | None = None,
 ) -> list[MediaCompleted]:
     """Files from a simulated camera over the real protocol; their records once announced."""
     before = len(b.media)
-    cam = SimulatedCamera("127.0.0.1", b.port, imei, make_captures(imei, photos, videos))
+    files = make_captures(imei, photos, videos)
+    cam = SimulatedCamera("127.0.0.1", b.port, imei, files, faults, seed=1)
     async with asyncio.timeout(30):
         await cam.run()
     await b.wait_for_media(before + photos + videos)
     return b.media[before:]
+
+
+async def get_json(client: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, Any]]:
+    async with client.get(url) as resp:
+        return resp.status, await resp.json()
 
 
 def base_url(b: RunningBridge) -> str:

@@ -93,7 +93,8 @@ async def test_bearer_token(start_bridge, client: aiohttp.ClientSession) -> None
         assert (await status_of(client, link + "0", Authorization=f"Bearer {TOKEN}"))[0] == 200
         assert (await status_of(client, link))[0] == 200
         # Unknown ids are 404 for the token holder.
-        assert (await status_of(client, url.replace(photo.id, "e" * 32), Authorization=f"Bearer {TOKEN}"))[0] == 404  # fmt: skip
+        unknown = url.replace(photo.id, "e" * 32)
+        assert (await status_of(client, unknown, Authorization=f"Bearer {TOKEN}"))[0] == 404
 
 
 async def test_a_bearer_token_without_one_configured_is_refused(
