@@ -39,7 +39,9 @@ class DerivativeMaker(Protocol):
     """Makes posters and thumbnails on demand; knows which browser MP4s are on their way."""
 
     async def ensure(self, media: MediaCompleted, variant: DerivativeVariant) -> Path | None:
-        """The variant's file, made now if missing; None when it cannot be (no ffmpeg…)."""
+        """The variant's file, made now if missing (and recorded in the index); None when it
+        cannot be (no ffmpeg, a broken clip). Requests for the same file may call this at
+        once: they should share one job."""
         ...
 
     def pending(self, media_id: str) -> bool:

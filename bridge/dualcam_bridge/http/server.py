@@ -31,8 +31,9 @@ from .parts import BridgeParts
 
 log = logging.getLogger(__name__)
 
-# Open downloads get this long to finish when the bridge stops.
-SHUTDOWN_TIMEOUT_S = 2.0
+# Open downloads get about this long to finish when the bridge stops (players resume with
+# a range request).
+SHUTDOWN_TIMEOUT_S = 1.0
 
 
 class HttpServer:

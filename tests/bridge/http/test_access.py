@@ -30,6 +30,7 @@ async def test_links_are_checked_before_anything_else(
     start_bridge, client: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "dualcam_bridge.http")
+    caplog.set_level(logging.DEBUG, "aiohttp.access")
     async with start_bridge() as b:
         stored = await upload(b, photos=1, videos=1)
         photo = next(r for r in stored if r.kind == "photo")
@@ -71,6 +72,10 @@ async def test_links_are_checked_before_anything_else(
         # Refusals are logged with the client, never with the signature.
         lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
         assert lines and all("127.0.0.1" in line and sig not in line for line in lines)
+        # Nor does the access log hold a link (its query is left out).
+        access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+        assert any(f"GET /media/{photo.id}/file -> 200" in line for line in access)
+        assert not any("sig=" in line or "exp=" in line for line in access)
 
         # A link we signed for an id the index does not hold: 404, after the check.
         assert (await status_of(client, signer.url("f" * 32, "file")))[0] == 404
