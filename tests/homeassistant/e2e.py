@@ -246,8 +246,8 @@ def start_tracker(procs: Processes, bridge: BridgeSetup) -> None:
     )  # fmt: skip
 
 
-def make_entries(media_dir: Path) -> tuple[MockConfigEntry, MockConfigEntry]:
-    """The MQTT entry (broker set by start_stack) and a DualCam entry saving into media_dir."""
+def make_entries(media_dir: Path, store: bool = True) -> tuple[MockConfigEntry, MockConfigEntry]:
+    """The MQTT entry (broker set by start_stack) and a DualCam entry (saving into media_dir)."""
     mqtt_entry = MockConfigEntry(
         domain=mqtt.DOMAIN,
         title="MQTT",
@@ -260,7 +260,7 @@ def make_entries(media_dir: Path) -> tuple[MockConfigEntry, MockConfigEntry]:
         title=f"DualCam bridge ({PREFIX})",
         unique_id=PREFIX,
         data={CONF_TOPIC_PREFIX: PREFIX},
-        options={CONF_STORE_MEDIA: True, CONF_MEDIA_DIR: str(media_dir), CONF_VEHICLES: []},
+        options={CONF_STORE_MEDIA: store, CONF_MEDIA_DIR: str(media_dir), CONF_VEHICLES: []},
     )
     return mqtt_entry, dualcam_entry
 
