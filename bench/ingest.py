@@ -97,6 +97,7 @@ async def run_bridge_ingest(fleet: dict[str, list[SimFile]], workdir: Path) -> d
         "media": {"remux_mp4": False},
         "avl": {"enabled": False},
         "mqtt": {"enabled": False},
+        "http": {"enabled": False},
     }
     (workdir / "bridge.yaml").write_text(yaml.safe_dump(cfg))
     prof = ["-m", "cProfile", "-o", PROFILE] if PROFILE else []
@@ -185,6 +186,7 @@ async def run_idle(count: int, workdir: Path) -> dict[str, float]:
         },
         "avl": {"enabled": False},
         "mqtt": {"enabled": False},
+        "http": {"enabled": False},
     }
     (workdir / "idle.yaml").write_text(yaml.safe_dump(cfg))
     proc = subprocess.Popen(

@@ -95,6 +95,7 @@ class Stack:
             "avl": {"enabled": False},
             "media": {"remux_mp4": False},
             "mqtt": mqtt,
+            "http": {"enabled": False},
         }
         (self.workdir / "bridge.yaml").write_text(yaml.safe_dump(cfg))
         self.procs.append(

@@ -207,6 +207,7 @@ class Bench:
             "avl": {"host": "127.0.0.1", "port": avl_port},
             "media": {"remux_mp4": False},
             "mqtt": {"enabled": False},
+            "http": {"enabled": False},
         }
         config_path = self.workdir / "bridge.yaml"
         config_path.write_text(yaml.safe_dump(cfg))

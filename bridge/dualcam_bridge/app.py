@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from dataclasses import asdict
 
 from .allowlist import DeviceAllowList
@@ -19,6 +20,9 @@ from .camera.server import CameraServer
 from .camera.store import MediaStore
 from .config import Config
 from .events import MediaCompleted, MediaVariantReady
+from .http.links import LinkSigner, MediaUrls, load_or_create_secret, media_urls
+from .http.metrics import Metrics
+from .http.server import HttpServer
 from .mqtt import BridgeInfo, EmbeddedBroker, MqttPublisher
 from .mqtt.publisher import PublishedHook
 
@@ -50,21 +54,60 @@ class Bridge:
         self.camera = CameraServer(config.camera, self.store, self.devices, self.emit, self.disk)
         self.avl = AvlService(config.avl, config.data_dir, self.devices, self.emit)
         self.bus.subscribe(self.avl.on_media_completed, MediaCompleted)  # SOS ↔ clip links
-        # Posters, thumbnails, browser MP4s: ffmpeg in a bounded queue at the lowest priority.
+        self._init_http()
+        # Posters, thumbnails, browser MP4s: ffmpeg in a bounded queue at the lowest priority;
+        # the HTTP service asks them for a missing still and whether a browser MP4 is coming.
         self.derivatives = MediaDerivatives(
             self.store,
             self.emit,
             ffmpeg=media.ffmpeg,
             browser_mp4=media.browser_mp4 == "always",
             jobs=media.media_jobs,
+            on_job=self.metrics.observe_processing,
             disk_full=lambda: self.disk.full,
         )
+        if self.http is not None:
+            self.http.derivatives = self.derivatives
         self._tasks: list[asyncio.Task[None]] = []
+
+    # -- HTTP: signed links, /healthz, /metrics ------------------------------------------------
+
+    def _init_http(self) -> None:
+        self.metrics = Metrics(self)  # one registry per bridge
+        self.store.on_step = self.metrics.observe_processing
+        self.bus.subscribe(self.metrics.on_media, MediaCompleted)
+        self.http: HttpServer | None = None
+        if self.config.http.enabled:
+            secret = load_or_create_secret(self.config.data_dir)
+            self.http = HttpServer(self.config.http, self.store, secret, self, self.metrics)
+        self._ffmpeg = shutil.which(self.config.media.ffmpeg) is not None
+
+    @property
+    def signer(self) -> LinkSigner | None:
+        """Signs the links in media events (None with ``http.enabled: false``)."""
+        return self.http.signer if self.http is not None else None
+
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP port actually bound (None with ``http.enabled: false``)."""
+        return self.http.port if self.http is not None else None
+
+    def _media_urls(self, media: MediaCompleted) -> MediaUrls:
+        assert self.http is not None
+        # Poster and thumbnail links only when something can make them on request.
+        derivatives = self._ffmpeg and self.http.derivatives is not None
+        return media_urls(self.http.signer, media, derivatives=derivatives)
 
     async def start(self) -> None:
         await self.disk.check()
         await self.camera.start()
         await self.avl.start()
+        if self.http is not None:
+            try:
+                await self.http.start()  # before MQTT: media events carry its links
+            except BaseException:
+                await self._stop_servers()
+                raise
         mqtt = self.config.mqtt
         if mqtt.enabled:
             self.mqtt = MqttPublisher(
@@ -78,6 +121,7 @@ class Bridge:
                 handle_command=self.avl.router.submit,
                 on_published=self._on_published,
                 on_media_accepted=self.announcements.accepted,
+                links=self._media_urls if self.http is not None else None,
             )
             try:
                 if mqtt.embedded:
@@ -123,6 +167,8 @@ class Bridge:
     async def _stop_servers(self) -> None:
         await self.camera.stop()
         await self.avl.stop()
+        if self.http is not None:
+            await self.http.stop()
 
     async def _stop_broker(self) -> None:
         # After the publisher, so its goodbye (``offline``) still reaches the broker.

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import ConfigError, load
+from .config import ConfigError, HttpConfig, load
 from .config_fields import replace_checked
 
 
@@ -43,9 +43,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    load(args.file)
+    config = load(args.file)
     print(f"{args.file}: OK")
+    print(_describe_http(config.http))
     return 0
+
+
+def _describe_http(http: HttpConfig) -> str:
+    """The http section as the bridge will apply it (the links' base, who gets what)."""
+    if not http.enabled:
+        return "http: disabled (media events carry no URLs)"
+    from .http.links import default_public_url
+
+    base = http.public_url or default_public_url(http.port, http.host)
+    token = "set" if http.token else "not set"
+    metrics = "bearer token" if http.token else "open"
+    return (
+        f"http: {http.host}:{http.port}, links {base}/media/<id>/<variant> valid "
+        f"{http.link_ttl_hours:g} h; bearer token {token}; /healthz open, /metrics {metrics}"
+    )
 
 
 def _cmd_simulate_camera(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .app import Bridge
-from .config import AvlConfig, CameraConfig, Config, MqttConfig
+from .config import AvlConfig, CameraConfig, Config, HttpConfig, MqttConfig
 from .events import DomainEvent, MediaCompleted
 from .mqtt.listen import describe
 from .simulator.camera import Faults, SimulatedCamera, make_captures
@@ -37,6 +37,8 @@ async def run_demo(
         avl=AvlConfig(host="127.0.0.1", port=0),
         # The embedded broker, on a free port so a broker already on 1883 is no obstacle.
         mqtt=MqttConfig(port=mqtt_port),
+        # Files by URL, on loopback and a free port (the links name it).
+        http=HttpConfig(host="127.0.0.1", port=0),
     )
     done: list[MediaCompleted] = []
 
@@ -45,12 +47,18 @@ async def run_demo(
             line = describe(topic, payload, qos, retain)
             out("mqtt → " + (line if len(line) <= 200 else line[:197] + "…"))
 
-    async def show(event: DomainEvent) -> None:
-        if isinstance(event, MediaCompleted) and event.imei != CRASH_IMEI:
-            done.append(event)
-            out(_describe(event))
-
     async with Bridge(config, on_published=published) as bridge:
+
+        async def show(event: DomainEvent) -> None:
+            if not isinstance(event, MediaCompleted):
+                return
+            if event.imei != CRASH_IMEI:
+                done.append(event)
+                out(_describe(event))
+            if bridge.signer is not None:  # the same kind of link the media event carries
+                what = "  url" if event.imei != CRASH_IMEI else f"crash clip {event.camera} url"
+                out(f"{what}: {bridge.signer.url(event.id, 'file')}")
+
         bridge.subscribe(show)
         port = bridge.camera.port
         out(f"bridge: camera server on 127.0.0.1:{port}, data in {data_dir.resolve()}")
@@ -59,6 +67,11 @@ async def run_demo(
             f"127.0.0.1:{mqtt_port} (watch: mosquitto_sub -h 127.0.0.1 -p {mqtt_port} "
             "-t 'dualcam/#' -v)"
         )
+        if bridge.signer is not None:
+            out(
+                f"bridge: HTTP on 127.0.0.1:{bridge.http_port} (curl -s "
+                f"{bridge.signer.base_url}/healthz; each file's url below: curl -o FILE URL)"
+            )
         if not bridge.store.remuxer.available:
             out("bridge: ffmpeg not found, videos stay raw H.265 (install ffmpeg for MP4)")
         sims = [

@@ -47,6 +47,11 @@ class DeviceListener(Generic[C]):
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def listening(self) -> bool:
+        """True while the listener accepts connections (``/healthz``)."""
+        return self._server is not None and self._server.is_serving()
+
     async def start(self) -> None:
         """Listen."""
         self._server = await asyncio.start_server(

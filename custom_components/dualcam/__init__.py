@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.components import mqtt
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.device_registry import DeviceEntry
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 
 from .bridge import DualCamBridge, DualCamConfigEntry
 from .const import DOMAIN
+from .media_index import STORE_VERSION, store_key
 from .media_view import async_register_media_view
 from .services import async_register_services
 
@@ -52,6 +56,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: DualCamConfigEntry) -> b
 async def async_unload_entry(hass: HomeAssistant, entry: DualCamConfigEntry) -> bool:
     """Unload the platforms; async_on_unload callbacks drop the subscriptions."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: DualCamConfigEntry) -> None:
+    """Forget the bridge's media index (saved copies stay in the media folder)."""
+    await Store[dict[str, Any]](hass, STORE_VERSION, store_key(entry.entry_id)).async_remove()
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: DualCamConfigEntry) -> None:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from homeassistant.components import mqtt
-from homeassistant.components.http.auth import async_sign_path
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
@@ -32,14 +30,14 @@ from .const import (
     DEFAULT_STORE_MEDIA,
     DOMAIN,
     EVENT_MEDIA_RECEIVED,
+    EVENT_MEDIA_SAVED,
     EVENT_SOS,
     MANUFACTURER,
-    MEDIA_VIEW_URL,
     MODEL,
-    SIGNED_URL_TTL,
-    SOS_CLIP_WINDOW,
 )
-from .media_collector import MediaCollector
+from .media_events import link_clip_to_sos, media_received_data, media_saved_data
+from .media_index import Change, MediaIndex, MediaItem
+from .media_saver import MediaSaver
 from .media_store import default_media_dir
 from .models import (
     CameraStatus,
@@ -87,13 +85,16 @@ class DualCamBridge:
         self.seen_imeis: set[str] = set()
         self.device_identifier = (DOMAIN, f"bridge/{self.prefix}")
         self.device_id: str | None = None  # the bridge's device, once registered
-        media_dir = Path(entry.options.get(CONF_MEDIA_DIR) or default_media_dir(hass))
-        self.media = MediaCollector(
+        # What the bridge reported (the media browser), and the saved copies (the option).
+        self.media_index = MediaIndex(hass, entry.entry_id)
+        self.saver = MediaSaver(
             hass,
             entry,
-            media_dir,
+            self.media_index,
+            Path(entry.options.get(CONF_MEDIA_DIR) or default_media_dir(hass)),
             entry.options.get(CONF_STORE_MEDIA, DEFAULT_STORE_MEDIA),
-            self._media_done,
+            self.vehicle_name,
+            self._media_saved,
         )
         self._added_listeners: list[VehicleAdded] = []
         self.commands = CommandClient(hass, self.prefix)
@@ -102,7 +103,8 @@ class DualCamBridge:
     # -- lifecycle -----------------------------------------------------------------
 
     async def async_start(self) -> None:
-        """Register the bridge device and subscribe to every contract topic."""
+        """Load the media index, register the bridge device, subscribe to the contract."""
+        await self.media_index.async_load()
         device = dr.async_get(self.hass).async_get_or_create(
             config_entry_id=self.entry.entry_id,
             identifiers={self.device_identifier},
@@ -116,7 +118,8 @@ class DualCamBridge:
         self._unsubscribe.append(
             mqtt.async_subscribe_connection_status(self.hass, self._on_connection)
         )
-        # Every topic the bridge publishes (contract.TOPICS) but the command it subscribes to.
+        # Every topic the bridge publishes (contract.TOPICS) but the command it subscribes to
+        # and clip payloads: clips are fetched from the bridge's links on demand.
         handlers: dict[str, tuple[MessageHandler, str | None]] = {
             c.TOPIC_BRIDGE_STATUS: (self._on_bridge_status, "utf-8"),
             c.TOPIC_BRIDGE_INFO: (self._on_bridge_info, "utf-8"),
@@ -124,7 +127,6 @@ class DualCamBridge:
             c.TOPIC_AVAILABILITY: (self._on_availability, "utf-8"),
             c.TOPIC_CAMERA_STATE: (self._on_camera_state, "utf-8"),
             c.TOPIC_PHOTO: (self._on_photo, None),
-            c.TOPIC_VIDEO: (self._on_video, None),
             c.TOPIC_MEDIA: (self._on_media, "utf-8"),
             c.TOPIC_TRANSFER: (self._on_transfer, "utf-8"),
             c.TOPIC_SOS: (self._on_sos, "utf-8"),
@@ -136,15 +138,16 @@ class DualCamBridge:
             self._unsubscribe.append(
                 await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
             )
+        self.saver.async_start()
 
-    @callback
-    def async_stop(self) -> None:
-        """Undo async_start: subscriptions, waiting media, waiting commands."""
+    async def async_stop(self) -> None:
+        """Undo async_start: subscriptions, downloads, waiting commands; write the index."""
         while self._unsubscribe:
             self._unsubscribe.pop()()
-        self.media.async_stop()
+        self.saver.async_stop()
         self.commands.async_fail_all()
         self._added_listeners.clear()
+        await self.media_index.async_save()
 
     # -- what entities use ---------------------------------------------------------
 
@@ -161,6 +164,11 @@ class DualCamBridge:
                 listener(vehicle)
         self._added_listeners.append(listener)
         return lambda: self._added_listeners.remove(listener)
+
+    def vehicle_name(self, imei: str) -> str:
+        """A vehicle's name for log lines and events (its IMEI when it has none)."""
+        vehicle = self.vehicles.get(imei)
+        return vehicle.display_name if vehicle else imei
 
     def vehicle_by_device_id(self, device_id: str) -> Vehicle | None:
         """The vehicle behind a device registry id."""
@@ -296,13 +304,6 @@ class DualCamBridge:
         data = _binary(msg.payload)
         vehicle.photos[camera] = Photo(data, dt_util.utcnow())
         vehicle.async_notify(Update.PHOTO, camera)
-        if not msg.retain:
-            self.media.add_payload(vehicle.imei, data)
-
-    @callback
-    def _on_video(self, msg: mqtt.ReceiveMessage) -> None:
-        if (vehicle := self._vehicle(msg.topic)) is not None and msg.payload:
-            self.media.add_payload(vehicle.imei, _binary(msg.payload))
 
     @callback
     def _on_media(self, msg: mqtt.ReceiveMessage) -> None:
@@ -310,9 +311,22 @@ class DualCamBridge:
             return
         if (info := self._parse(msg, MediaInfo.from_json)) is None:
             return
-        vehicle.last_media = info
-        vehicle.async_notify(Update.MEDIA, info.camera)
-        self.media.add_event(vehicle.imei, info)
+        item, change = self.media_index.async_add(vehicle.imei, info)
+        if change is Change.NONE:
+            return  # QoS 1 delivered it again
+        if change is Change.NEW:
+            vehicle.last_media = info
+            vehicle.async_notify(Update.MEDIA, info.camera)
+            if link_clip_to_sos(vehicle, item, self.entry.entry_id):
+                vehicle.async_notify(Update.SOS_CLIP, info.camera)
+        self.saver.async_request(item)
+        self.hass.bus.async_fire(
+            EVENT_MEDIA_RECEIVED,
+            {
+                **self._vehicle_event_data(vehicle),
+                **media_received_data(self.hass, self.entry.entry_id, item, change),
+            },
+        )
 
     @callback
     def _on_transfer(self, msg: mqtt.ReceiveMessage) -> None:
@@ -369,54 +383,13 @@ class DualCamBridge:
         return {"device_id": vehicle.device_id, "imei": vehicle.imei, "name": vehicle.display_name}
 
     @callback
-    def _media_done(self, imei: str, info: MediaInfo, relative: str | None) -> None:
-        """A file is complete (saved locally when relative is set): tell everyone."""
-        vehicle = self.vehicles.get(imei) or Vehicle(imei)
-        links: dict[str, Any] = {
-            "path": None,
-            "media_content_id": None,
-            "url": None,
-            "signed_url": None,
-        }
-        if relative is not None:
-            links["path"] = str(self.media.root / relative)
-            links["media_content_id"] = f"media-source://{DOMAIN}/{self.entry.entry_id}/{relative}"
-            links["url"] = f"{MEDIA_VIEW_URL}/{self.entry.entry_id}/{relative}"
-            if "http" in self.hass.config.components:
-                links["signed_url"] = async_sign_path(
-                    self.hass, links["url"], timedelta(seconds=SIGNED_URL_TTL)
-                )
-        data = {
-            **self._vehicle_event_data(vehicle),
-            "id": info.id,
-            "camera": info.camera,
-            "kind": info.kind,
-            "mime": info.mime,
-            "size": info.size,
-            "sha256": info.sha256,
-            "received_at": info.received_at.isoformat(),
-            "duration_s": info.duration_s,
-            "trigger": info.trigger,
-            **links,
-            "bridge_path": info.path,
-            "bridge_url": info.url,
-        }
-        self._link_clip_to_sos(vehicle, info, data)
-        self.hass.bus.async_fire(EVENT_MEDIA_RECEIVED, data)
-
-    def _link_clip_to_sos(self, vehicle: Vehicle, info: MediaInfo, data: dict[str, Any]) -> None:
-        """Attach a video to the SOS it belongs to: same trigger, shortly after it."""
-        sos = vehicle.last_sos
-        if info.kind != "video" or sos is None:
-            return
-        if info.trigger is not None and info.trigger != sos.trigger:
-            return
-        if dt_util.utcnow() - sos.received_at > timedelta(seconds=SOS_CLIP_WINDOW):
-            return
-        sos.clips.append(
+    def _media_saved(self, item: MediaItem) -> None:
+        """A saved copy is complete."""
+        vehicle = self.vehicles.get(item.imei) or Vehicle(item.imei)
+        self.hass.bus.async_fire(
+            EVENT_MEDIA_SAVED,
             {
-                key: data[key]
-                for key in ("camera", "media_content_id", "url", "signed_url", "bridge_url")
-            }
+                **self._vehicle_event_data(vehicle),
+                **media_saved_data(self.entry.entry_id, self.saver.root, item),
+            },
         )
-        vehicle.async_notify(Update.SOS_CLIP, info.camera)

@@ -47,8 +47,9 @@ CAMERA_STATE_CHANGED: Final = "camera_state_changed"
 EVENT_TRIGGERS: Final[dict[str, tuple[str, dict[str, str]]]] = {
     "crash_detected": (EVENT_SOS, {"trigger": "crash"}),
     "sos": (EVENT_SOS, {}),
-    "clip_received": (EVENT_MEDIA_RECEIVED, {"kind": "video"}),
-    "photo_received": (EVENT_MEDIA_RECEIVED, {"kind": "photo"}),
+    # Once per file: not again when a clip's browser MP4 is announced (variant "browser").
+    "clip_received": (EVENT_MEDIA_RECEIVED, {"kind": "video", "variant": "original"}),
+    "photo_received": (EVENT_MEDIA_RECEIVED, {"kind": "photo", "variant": "original"}),
 }
 TRIGGER_TYPES: Final = (*EVENT_TRIGGERS, CAMERA_STATE_CHANGED)
 

@@ -1,4 +1,4 @@
-"""Diagnostics for a bridge and for one vehicle, with IMEIs and locations redacted."""
+"""Diagnostics for a bridge and for one vehicle, with IMEIs, locations and links redacted."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .const import DOMAIN
 from .models import Vehicle
 
 REDACTED = "**REDACTED**"
-# Keys that identify a tracker or a person's whereabouts.
+# Keys that identify a tracker or a person's whereabouts, and links that open media.
 TO_REDACT = {
     "imei",
     "serial_number",
@@ -24,8 +24,15 @@ TO_REDACT = {
     "longitude",
     "position",
     "path",
+    "bridge_path",
+    "local_path",
+    # signed links (the bridge's and Home Assistant's): secrets until they expire
     "url",
     "signed_url",
+    "poster_url",
+    "thumbnail_url",
+    "browser_url",
+    "links",
 }
 
 
@@ -80,8 +87,9 @@ async def async_get_config_entry_diagnostics(
             "mqtt_connected": bridge.mqtt_connected,
             "info": bridge.info,
             "seen_vehicles": len(bridge.seen_imeis),
-            "media_root": str(bridge.media.root),
-            "store_media": bridge.media.store,
+            "media_root": str(bridge.saver.root),
+            "store_media": bridge.saver.enabled,
+            "media_items": len(bridge.media_index),
         },
         "vehicles": [_vehicle(v) for v in bridge.vehicles.values()],
     }

@@ -29,7 +29,7 @@ async def async_setup_entry(
 
 
 class DualCamSosEvent(DualCamEntity, EventEntity):
-    """Fires once per SOS record; clips that follow it are added as attributes."""
+    """Fires once per SOS record; clips that follow it are listed in its attributes."""
 
     _updates = frozenset({Update.SOS, Update.SOS_CLIP})
     _attr_extra_state_attributes: dict[str, Any] = {}
@@ -70,8 +70,9 @@ class DualCamSosEvent(DualCamEntity, EventEntity):
         clips = [dict(c) for c in sos.clips]
         latest = clips[-1] if clips else {}
         # The clip comes minutes after the SOS: attributes change, the event is not re-fired.
+        # No links here: attributes end up in the recorder, and signed links are secrets
+        # (dualcam_media_received carries them); the media browser id finds the clip.
         self._attr_extra_state_attributes = {
             "clips": clips,
-            "clip_url": latest.get("signed_url") or latest.get("url") or latest.get("bridge_url"),
             "clip_media_content_id": latest.get("media_content_id"),
         }

@@ -1,17 +1,18 @@
-"""Photos and clips on disk: where they go, how they are named, and how they are found.
+"""Saved copies on disk: where they go, how they are named and written, and how they are found.
 
-Layout: `<media_dir>/<imei>/<YYYY-MM-DD>/<HHMMSS>_<camera>_<kind>_<id>.<ext>`, the date and
-time in Home Assistant's time zone so the folders match the user's day. The IMEI (not the
-name) is the folder so a renamed vehicle keeps its history.
+Layout: `<media_dir>/<imei>/<YYYY-MM-DD>/<HHMMSS>_<camera>_<kind>_<id>.<ext>`, the capture
+date and time (the receive time without metadata) in Home Assistant's time zone so the folders
+match the user's day. The IMEI (not the name) is the folder so a renamed vehicle keeps its
+history.
 """
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import os
 import re
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import MEDIA_SUBDIR
 from .contract import is_imei
-from .models import MediaInfo
+from .media_index import MediaItem
 
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 FILE_RE = re.compile(r"^(\d{6})_(front|rear)_(photo|video)_([A-Za-z0-9_.-]+)\.([a-z0-9]+)$")
@@ -51,29 +52,57 @@ def mime_for(file_name: str) -> str:
     return _MIME_BY_EXT.get(ext) or mimetypes.guess_type(file_name)[0] or "application/octet-stream"
 
 
-def relative_path(imei: str, info: MediaInfo) -> str:
-    """`<imei>/<day>/<file>` for a media event, in HA's local time."""
-    local: datetime = dt_util.as_local(info.received_at)
-    safe_id = _UNSAFE.sub("_", info.id).strip("._") or "file"
-    name = (
-        f"{local:%H%M%S}_{info.camera}_{info.kind}_{safe_id}.{file_extension(info.mime, info.kind)}"
-    )
-    return f"{imei}/{local:%Y-%m-%d}/{name}"
+def relative_path(item: MediaItem, variant: str) -> str:
+    """`<imei>/<day>/<file>` for a saved copy, by capture time in HA's local time.
+
+    A clip's original and its browser MP4 share the name (both `.mp4`): the browser copy
+    replaces the original one.
+    """
+    local: datetime = dt_util.as_local(item.taken_at)
+    safe_id = _UNSAFE.sub("_", item.id).strip("._") or "file"
+    ext = file_extension(item.mime_of(variant), item.kind)
+    name = f"{local:%H%M%S}_{item.camera}_{item.kind}_{safe_id}.{ext}"
+    return f"{item.imei}/{local:%Y-%m-%d}/{name}"
 
 
-def write_file(root: Path, relative: str, data: bytes) -> Path:
-    """Write atomically (temp file + rename) so a reader never sees half a clip."""
-    target = root / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+class PartialFile:
+    """A file written in pieces from the executor, renamed into place when complete.
+
+    A reader (the media view, the user's file browser) never sees half a clip, and a failed
+    download leaves nothing behind.
+    """
+
+    def __init__(self, root: Path, relative: str) -> None:
+        """Open a temporary file next to the target (call from the executor)."""
+        self.target = root / relative
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.target.parent, prefix=".partial-")
+        self._tmp = Path(tmp)
+        self._handle = os.fdopen(fd, "wb")
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        """Append a chunk (executor)."""
+        self._handle.write(chunk)
+        self.sha256.update(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> Path:
+        """Flush and move into place (executor)."""
+        self._handle.close()
+        os.replace(self._tmp, self.target)
+        return self.target
+
+    def discard(self) -> None:
+        """Close and delete the temporary file (executor)."""
+        self._handle.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def remove_file(root: Path, relative: str) -> None:
+    """Delete a saved copy that another one replaced (executor)."""
+    (root / relative).unlink(missing_ok=True)
 
 
 def safe_file(root: Path, imei: str, day: str, name: str) -> Path | None:
@@ -87,43 +116,7 @@ def safe_file(root: Path, imei: str, day: str, name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-@dataclass(frozen=True, slots=True)
-class StoredFile:
-    """One file as listed for browsing."""
-
-    name: str
-    time: str
-    camera: str
-    kind: str
-    mime: str
-
-
-def list_vehicles(root: Path) -> list[str]:
-    """IMEIs that have a folder."""
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and is_imei(p.name))
-
-
-def list_days(root: Path, imei: str) -> list[str]:
-    """Days with files for a vehicle, newest first."""
-    folder = root / imei
-    if not is_imei(imei) or not folder.is_dir():
-        return []
-    return sorted(
-        (p.name for p in folder.iterdir() if p.is_dir() and DAY_RE.match(p.name)), reverse=True
-    )
-
-
-def list_files(root: Path, imei: str, day: str) -> list[StoredFile]:
-    """Files of one day, newest first."""
-    folder = root / imei / day
-    if not (is_imei(imei) and DAY_RE.match(day)) or not folder.is_dir():
-        return []
-    files = []
-    for path in folder.iterdir():
-        if path.is_file() and (match := FILE_RE.match(path.name)):
-            hhmmss, camera, kind = match.group(1, 2, 3)
-            time = f"{hhmmss[:2]}:{hhmmss[2:4]}:{hhmmss[4:]}"
-            files.append(StoredFile(path.name, time, camera, kind, mime_for(path.name)))
-    return sorted(files, key=lambda f: f.name, reverse=True)
+def saved_file(root: Path, relative: str) -> Path | None:
+    """A saved copy recorded in the media index, if it is still there (executor)."""
+    parts = relative.split("/")
+    return safe_file(root, *parts) if len(parts) == 3 else None

@@ -1,18 +1,16 @@
-"""HTTP view serving saved photos/clips (authenticated, or with a signed link)."""
+"""HTTP views: saved copies (authenticated, or with a signed link) and the bridge proxy."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
-from pathlib import Path
 
 from aiohttp import web
 from homeassistant.components.http import HomeAssistantView
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.util.hass_dict import HassKey
 
-from .bridge import DualCamConfigEntry
 from .const import DOMAIN, MEDIA_VIEW_URL
+from .media_proxy import DualCamBridgeMediaView, loaded_bridge
 from .media_store import safe_file
 
 _REGISTERED: HassKey[bool] = HassKey(f"{DOMAIN}_media_view")
@@ -20,23 +18,16 @@ _REGISTERED: HassKey[bool] = HassKey(f"{DOMAIN}_media_view")
 
 @callback
 def async_register_media_view(hass: HomeAssistant) -> None:
-    """Register the view once per Home Assistant run (views cannot be removed)."""
+    """Register the views once per Home Assistant run (views cannot be removed)."""
     if hass.data.get(_REGISTERED):
         return
     hass.data[_REGISTERED] = True
     hass.http.register_view(DualCamMediaView(hass))
-
-
-def media_root(hass: HomeAssistant, entry_id: str) -> Path | None:
-    """The media folder of a loaded DualCam entry."""
-    entry: DualCamConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
-    if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
-        return None
-    return entry.runtime_data.media.root
+    hass.http.register_view(DualCamBridgeMediaView(hass))
 
 
 class DualCamMediaView(HomeAssistantView):
-    """GET /api/dualcam/media/<entry_id>/<imei>/<day>/<file>."""
+    """GET /api/dualcam/media/<entry_id>/<imei>/<day>/<file>: a copy saved in Home Assistant."""
 
     url = MEDIA_VIEW_URL + "/{entry_id}/{imei}/{day}/{name}"
     name = "api:dualcam:media"
@@ -50,9 +41,9 @@ class DualCamMediaView(HomeAssistantView):
         self, request: web.Request, entry_id: str, imei: str, day: str, name: str
     ) -> web.StreamResponse:
         """Send the file, or 404 for anything that is not a stored file."""
-        if (root := media_root(self.hass, entry_id)) is None:
+        if (bridge := loaded_bridge(self.hass, entry_id)) is None:
             return web.Response(status=HTTPStatus.NOT_FOUND)
-        path = await self.hass.async_add_executor_job(safe_file, root, imei, day, name)
+        path = await self.hass.async_add_executor_job(safe_file, bridge.saver.root, imei, day, name)
         if path is None:
             return web.Response(status=HTTPStatus.NOT_FOUND)
         return web.FileResponse(path)

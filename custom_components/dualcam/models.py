@@ -7,13 +7,16 @@ so a malformed message is logged and dropped by the caller instead of half-appli
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
+import yarl
 from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.util import dt as dt_util
 
@@ -23,6 +26,9 @@ from .contract import (
     MEDIA_KINDS,
     SOS_TRIGGER_NAMES,
 )
+
+# A media id as the integration accepts it: it becomes part of URLs and file names.
+MEDIA_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 class Update(StrEnum):
@@ -178,9 +184,46 @@ class Transfer:
         )
 
 
+# The media event's links by the bridge's variant name (``/media/<id>/<variant>``).
+LINK_FIELDS: Final[Mapping[str, str]] = {
+    "file": "url",
+    "poster": "poster_url",
+    "thumbnail": "thumbnail_url",
+    "browser": "browser_url",
+}
+MEDIA_VARIANTS: Final = ("original", "browser")
+_LOGGER = logging.getLogger(__name__)
+
+
+def _bridge_link(data: dict[str, Any], media_id: str, variant: str) -> str | None:
+    """A signed link of the bridge, or None.
+
+    Home Assistant fetches these links (the media proxy, saving), so only what has the
+    bridge's link shape is taken: http(s), ending in ``/media/<this id>/<variant>``. Anyone
+    else who can publish on the broker cannot make Home Assistant fetch other addresses.
+    """
+    value = data.get(LINK_FIELDS[variant])
+    if value is None:
+        return None
+    try:
+        url = yarl.URL(value) if isinstance(value, str) else None
+    except ValueError:
+        url = None
+    if (
+        url is None
+        or url.scheme not in ("http", "https")
+        or not url.host
+        or url.user is not None
+        or not url.path.endswith(f"/media/{media_id}/{variant}")
+    ):
+        _LOGGER.warning("Ignoring the %s link of media %s: %r", variant, media_id, value)
+        return None
+    return str(url)
+
+
 @dataclass(frozen=True, slots=True)
 class MediaInfo:
-    """`P/<imei>/media`: one completed file, published once per file id."""
+    """`P/<imei>/media`: one completed file (and, for a clip, a second event per variant)."""
 
     id: str
     camera: str
@@ -193,6 +236,18 @@ class MediaInfo:
     url: str | None
     duration_s: float | None
     trigger: str | None
+    variant: str = "original"
+    captured_at: datetime | None = None
+    poster_url: str | None = None
+    thumbnail_url: str | None = None
+    browser_url: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+    @property
+    def taken_at(self) -> datetime:
+        """When the file was captured (the metadata), else when the bridge received it."""
+        return self.captured_at or self.received_at
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MediaInfo:
@@ -202,24 +257,37 @@ class MediaInfo:
         received_at = _timestamp(data.get("received_at"))
         if (
             not isinstance(media_id, str | int)
+            or isinstance(media_id, bool)
+            or not MEDIA_ID_RE.fullmatch(str(media_id))
             or not isinstance(sha256, str)
             or size is None
             or received_at is None
         ):
             raise ValueError(f"bad media event {data!r}")
+        media_id = str(media_id)
         trigger = data.get("trigger")
+        path = data.get("path")
+        links = {
+            field_name: _bridge_link(data, media_id, variant)
+            for variant, field_name in LINK_FIELDS.items()
+        }
         return cls(
-            id=str(media_id),
+            id=media_id,
             camera=_choice(data.get("camera"), CAMERAS, "camera"),
             kind=_choice(data.get("kind"), MEDIA_KINDS, "kind"),
             mime=str(data.get("mime") or "application/octet-stream"),
             size=int(size),
             sha256=sha256.lower(),
             received_at=received_at,
-            path=data.get("path"),
-            url=data.get("url"),
+            path=path if isinstance(path, str) else None,
             duration_s=_number(data.get("duration_s")),
             trigger=None if trigger is None else str(trigger),
+            # Bridges before the variant field sent one event per file: the original.
+            variant=_choice(data.get("variant") or "original", MEDIA_VARIANTS, "variant"),
+            captured_at=_timestamp(data.get("captured_at")),
+            latitude=_number(data.get("latitude")),
+            longitude=_number(data.get("longitude")),
+            **links,
         )
 
 

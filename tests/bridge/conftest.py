@@ -63,6 +63,8 @@ def bridge_config(tmp_path: Path) -> Callable[..., dict[str, Any]]:
         camera = {"host": "127.0.0.1", "port": 0, "idle_timeout": 5, "metadata_timeout": 0.5}
         camera.update(overrides.pop("camera", {}))
         avl = {"host": "127.0.0.1", "port": 0, **overrides.pop("avl", {})}
+        # Loopback on a free port: several bridges run at once (tests/bridge/http tests it).
+        http = {"host": "127.0.0.1", "port": 0, **overrides.pop("http", {})}
         # MQTT is tested on its own (tests/bridge/mqtt) and end to end (test_mqtt_bridge.py).
         mqtt = overrides.pop("mqtt", {"enabled": False})
         return {
@@ -70,6 +72,7 @@ def bridge_config(tmp_path: Path) -> Callable[..., dict[str, Any]]:
             "camera": camera,
             "avl": avl,
             "mqtt": mqtt,
+            "http": http,
             **overrides,
         }
 

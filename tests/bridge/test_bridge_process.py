@@ -45,6 +45,7 @@ class BridgeProcess:
             "camera": {"host": "127.0.0.1", "port": self.port, "idle_timeout": 5, **camera},
             "avl": {"host": "127.0.0.1", "port": 0},
             "mqtt": {"enabled": False},
+            "http": {"host": "127.0.0.1", "port": 0},
         }
         self.config.write_text(yaml.safe_dump(cfg))
         self.proc: subprocess.Popen | None = None
@@ -229,6 +230,11 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).parents[2] / "config" / "bridge.example.yaml"
     res = run_cli("check-config", str(example))
     assert res.returncode == 0, res.stderr
+    # The http section as it applies: where, the links' base, who may fetch what.
+    http_line = next(line for line in res.stdout.splitlines() if line.startswith("http:"))
+    assert ":5080/media/<id>/<variant> valid 168 h" in http_line
+    assert http_line.startswith("http: 0.0.0.0:5080, links http://")
+    assert "bearer token not set; /healthz open, /metrics open" in http_line
 
 
 def test_demo_command(tmp_path: Path) -> None:
@@ -246,3 +252,6 @@ def test_demo_command(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.count("stored photo") == 2 and res.stdout.count("stored video") == 2
     assert "done: 4 files stored of 4 sent" in res.stdout
+    # Each file's URL (and the crash clips'), on the demo's HTTP port.
+    assert res.stdout.count("  url: http://127.0.0.1:") == 4
+    assert res.stdout.count("crash clip front url: http://127.0.0.1:") == 1

@@ -6,18 +6,21 @@ tests exercise the integration's real subscriptions and payloads end to end insi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import Mock
 
 import pytest
+from e2e import Processes
 from homeassistant.components import mqtt
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import frame
+from media_server import MediaServer
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_mqtt_message,
@@ -238,3 +241,48 @@ async def fake_bridge(hass: HomeAssistant, loaded: MockConfigEntry) -> FakeBridg
     bridge = FakeBridge(hass)
     await bridge.async_start()
     return bridge
+
+
+@pytest.fixture
+async def media_server(socket_enabled: None, tmp_path: Path) -> AsyncGenerator[MediaServer]:
+    """The bridge's HTTP service as far as media goes: real files on 127.0.0.1."""
+    server = MediaServer(tmp_path / "bridge-files")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+class EventWaiter:
+    """Collects events of a type from now on; `await waiter.wait(n)` returns the first n."""
+
+    def __init__(self, hass: HomeAssistant, event_type: str) -> None:
+        """Start listening."""
+        self.events: list[Event] = []
+        self._changed = asyncio.Event()
+        self._unsub = hass.bus.async_listen(event_type, self._on_event)
+
+    @callback
+    def _on_event(self, event: Event) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    async def wait(self, count: int = 1, timeout: float = 10) -> list[Event]:
+        """Wait until count events have arrived."""
+        async with asyncio.timeout(timeout):
+            while len(self.events) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.events[:count]
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Child processes that are stopped whatever happens (their logs are printed on failure)."""
+    procs = Processes(tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+        print(procs.report())  # pytest shows it only when the test failed

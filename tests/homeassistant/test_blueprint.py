@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -77,6 +78,7 @@ async def test_crash_then_clip(hass: HomeAssistant, notifications: list[ServiceC
     """Crash, then the clip: one notification with the photo and the clip link."""
     await crash(hass)
     assert notifications == []  # still waiting for the clip
+    link = f"http://bridge.local:5080/media/c1/file?exp={int(time.time()) + 3600}&sig={'0' * 64}"
     fire(
         hass,
         f"{IMEI}/media",
@@ -85,24 +87,34 @@ async def test_crash_then_clip(hass: HomeAssistant, notifications: list[ServiceC
             "imei": IMEI,
             "camera": "front",
             "kind": "video",
+            "variant": "original",
             "mime": "video/mp4",
             "size": len(VIDEO),
             "sha256": hashlib.sha256(VIDEO).hexdigest(),
+            "captured_at": "2025-05-01T10:05:01Z",
             "received_at": "2025-05-01T10:06:00Z",
-            "path": None,
-            "url": None,
+            "path": "/var/lib/dualcam/media/c1.mp4",
+            "url": link,
+            "poster_url": None,
+            "thumbnail_url": None,
+            "browser_url": None,
             "duration_s": 10,
             "trigger": "crash",
+            "latitude": None,
+            "longitude": None,
         },
     )
-    fire(hass, f"{IMEI}/camera/front/video", VIDEO)
     await hass.async_block_till_done()
     [call] = notifications
     assert call.data["title"] == "Crash detected: Van 1"
     assert "front camera's crash clip has arrived" in call.data["message"]
     assert call.data["data"]["image"] == "/api/camera_proxy/camera.van_1_front_camera"
-    assert call.data["data"]["url"].startswith("/api/dualcam/media/")
-    assert "authSig=" in call.data["data"]["url"]
+    # Home Assistant's proxy to the clip, signed for the phone: the browser MP4 once the
+    # bridge has made it, the original until then.
+    entry_id = hass.config_entries.async_entries("dualcam")[0].entry_id
+    assert call.data["data"]["url"].startswith(
+        f"/api/dualcam/bridge_media/{entry_id}/c1/best?authSig="
+    )
 
 
 async def test_crash_without_clip(hass: HomeAssistant, notifications: list[ServiceCall]) -> None:

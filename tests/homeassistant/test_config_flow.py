@@ -228,7 +228,7 @@ async def test_options_flow(
     assert setup_entry.state is ConfigEntryState.LOADED
     assert setup_entry.runtime_data is not before
     assert setup_entry.runtime_data.selected == {IMEI2}
-    assert setup_entry.runtime_data.media.store is False
+    assert setup_entry.runtime_data.saver.enabled is False
 
 
 @pytest.mark.parametrize(

@@ -127,7 +127,19 @@ async def test_every_example_through_the_subscriptions(
     assert vehicle.camera_states["rear"].state == last["camera_state"]["state"]
     assert vehicle.photos["front"].data == last["photo"]
     assert vehicle.transfer is not None and vehicle.transfer.state == last["transfer"]["state"]
-    assert vehicle.last_media is not None and vehicle.last_media.mime == last["media"]["mime"]
+    # The media examples share one id, i.e. are one file: the first is the new file, the
+    # browser variant adds its link, the others are duplicates (QoS 1) and change nothing.
+    first_media = EXAMPLES["media"][0]
+    assert vehicle.last_media is not None and vehicle.last_media.mime == first_media["mime"]
+    item = bridge.media_index.get(first_media["id"])
+    assert item is not None and item.mime == first_media["mime"]
+    [browser] = [m for m in EXAMPLES["media"] if m["variant"] == "browser"]
+    assert item.links == {
+        "file": first_media["url"],
+        "poster": first_media["poster_url"],
+        "thumbnail": first_media["thumbnail_url"],
+        "browser": browser["browser_url"],
+    }
     assert vehicle.position is not None
     assert vehicle.position.latitude == last["position"]["latitude"]
     assert vehicle.last_sos is not None and vehicle.last_sos.trigger == last["sos"]["trigger"]

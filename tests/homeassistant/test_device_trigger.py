@@ -77,9 +77,16 @@ async def test_sos_triggers(hass: HomeAssistant, fired: list[ServiceCall]) -> No
 
 
 async def test_media_triggers(hass: HomeAssistant, fired: list[ServiceCall]) -> None:
-    """Clip and photo triggers follow the kind of the received file, for this device only."""
-    for kind, device in (("video", device_id(hass)), ("photo", device_id(hass)), ("video", "x")):
-        hass.bus.async_fire(EVENT_MEDIA_RECEIVED, {"device_id": device, "kind": kind})
+    """Clip and photo triggers follow the kind of the received file, for this device only,
+    once per file (a clip's browser MP4 is no new clip)."""
+    for kind, variant, device in (
+        ("video", "original", device_id(hass)),
+        ("video", "browser", device_id(hass)),
+        ("photo", "original", device_id(hass)),
+        ("video", "original", "x"),
+    ):
+        data = {"device_id": device, "kind": kind, "variant": variant}
+        hass.bus.async_fire(EVENT_MEDIA_RECEIVED, data)
     await hass.async_block_till_done()
     assert fired_types(fired) == ["clip_received", "photo_received"]
 

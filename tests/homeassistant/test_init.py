@@ -45,7 +45,6 @@ async def test_setup_subscribes_to_the_contract(
             "+/availability",
             "+/camera/+/state",
             "+/camera/+/photo",
-            "+/camera/+/video",
             "+/media",
             "+/transfer",
             "+/sos",
@@ -82,7 +81,7 @@ async def test_reload(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
     publish_bridge(hass, retain=False)
     publish_vehicle(hass, retain=False)
     await hass.async_block_till_done()
-    assert len(our_subscriptions(hass)) == 12
+    assert len(our_subscriptions(hass)) == 11
     entities_after = {e.entity_id for e in registry.entities.values() if e.platform == DOMAIN}
     assert entities_after == entities_before
     assert hass.states.get("sensor.van_1_front_camera_state").state == "no_card"

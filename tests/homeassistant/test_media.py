@@ -1,161 +1,229 @@
-"""Clips and photos: saved under the media folder, browsable, announced on the bus."""
+"""Photos and clips: the media index, the media browser, the bus events, no links in states.
+
+The bridge's HTTP service is stood in for by media_server.py (real files, real socket, the
+same link shape); saved copies are in test_media_saving.py, the proxy view in
+test_media_proxy.py.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FRONT_JPEG, IMEI, fire, get_device
+from conftest import FRONT_JPEG, IMEI, EventWaiter, fire, get_device
 from homeassistant.components import media_source
 from homeassistant.components.media_player import MediaClass
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_capture_events,
-    async_fire_time_changed,
-)
+from media_server import MediaServer, media_event, recent
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.dualcam.const import (
     CONF_MEDIA_DIR,
     CONF_STORE_MEDIA,
     CONF_VEHICLES,
+    DOMAIN,
     EVENT_MEDIA_RECEIVED,
-    MEDIA_PAIRING_TIMEOUT,
 )
 
-# Bytes of an MP4 as the bridge would publish them (content is not inspected).
-VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"\x00mdat" + bytes(range(256)) * 40
-RECEIVED_AT = "2025-05-01T10:02:03Z"
+# The original clip (HEVC on a real bridge) and its browser MP4: content is not inspected.
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+BROWSER = b"\x00\x00\x00\x18ftypisom" + bytes(range(255, -1, -1)) * 30
+POSTER = b"\xff\xd8\xff\xe0poster" + bytes(100) + b"\xff\xd9"
+THUMBNAIL = b"\xff\xd8\xff\xe0thumb" + bytes(50) + b"\xff\xd9"
+# media_event's default capture time (yesterday, UTC): the day before in Home Assistant's
+# time zone of the tests (US/Pacific), unlike the receive time.
+CAPTURED_AT = recent("05:30:00")
 
 
-def media_event(data: bytes, kind: str = "video", media_id: str = "f-1", **extra: Any) -> dict:
-    """A `P/<imei>/media` event for these bytes."""
-    return {
-        "id": media_id,
-        "imei": IMEI,
-        "camera": "front",
-        "kind": kind,
-        "mime": "video/mp4" if kind == "video" else "image/jpeg",
-        "size": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "received_at": RECEIVED_AT,
-        "path": f"/srv/dualcam/{IMEI}/{media_id}",
-        "url": None,
-        "duration_s": 10 if kind == "video" else None,
-        "trigger": "crash" if kind == "video" else None,
-        **extra,
-    }
+@pytest.fixture
+def entry_options(media_dir: Path) -> dict[str, Any]:
+    """No saved copies here (test_media_saving.py): every item plays from the bridge."""
+    return {CONF_STORE_MEDIA: False, CONF_MEDIA_DIR: str(media_dir), CONF_VEHICLES: []}
 
 
-def expected_relative(kind: str = "video", media_id: str = "f-1") -> str:
-    """Where the file lands below the media folder (HA's local time)."""
-    local = dt_util.as_local(dt_util.parse_datetime(RECEIVED_AT))
-    ext = "mp4" if kind == "video" else "jpg"
-    return f"{IMEI}/{local:%Y-%m-%d}/{local:%H%M%S}_front_{kind}_{media_id}.{ext}"
+def local(timestamp: str) -> Any:
+    """A contract timestamp in Home Assistant's time zone."""
+    return dt_util.as_local(dt_util.parse_datetime(timestamp))
 
 
-@pytest.mark.parametrize("payload_first", [False, True])
-async def test_video_saved_and_event_fired(
-    hass: HomeAssistant, loaded: MockConfigEntry, media_dir: Path, payload_first: bool
+async def browse(hass: HomeAssistant, *path: str) -> Any:
+    """Browse DualCam down the titles given (vehicle, day)."""
+    node = await media_source.async_browse_media(hass, "media-source://dualcam")
+    for title in path:
+        [child] = [c for c in node.children if c.title == title]
+        node = await media_source.async_browse_media(hass, child.media_content_id)
+    return node
+
+
+def add_clip(server: MediaServer, media_id: str = "c1") -> None:
+    """A clip on the bridge: the original and its poster."""
+    server.add(media_id, "file", VIDEO, "video/mp4")
+    server.add(media_id, "poster", POSTER, "image/jpeg")
+
+
+async def test_clip_events_browser_and_resolve(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    media_server: MediaServer,
+    hass_client: ClientSessionGenerator,
 ) -> None:
-    """Event + payload in either order: the bytes are saved once and announced once."""
-    events = async_capture_events(hass, EVENT_MEDIA_RECEIVED)
-    messages = [(f"{IMEI}/media", media_event(VIDEO)), (f"{IMEI}/camera/front/video", VIDEO)]
-    for topic, payload in reversed(messages) if payload_first else messages:
-        fire(hass, topic, payload)
+    """A clip: announced once per variant, listed by capture time, played as H.264 once known."""
+    assert await async_setup_component(hass, "media_source", {})
+    received = EventWaiter(hass, EVENT_MEDIA_RECEIVED)
+    add_clip(media_server)
+    original = media_event(media_server, "c1", IMEI, data=VIDEO)
+    for _ in range(2):  # QoS 1 may deliver twice
+        fire(hass, f"{IMEI}/media", original)
     await hass.async_block_till_done()
-
-    relative = expected_relative()
-    assert (media_dir / relative).read_bytes() == VIDEO
+    [event] = received.events
+    captured = local(CAPTURED_AT)
+    day = f"{captured:%Y-%m-%d}"
+    proxy = f"/api/dualcam/bridge_media/{loaded.entry_id}/c1"
     device = get_device(hass, IMEI)
-    assert len(events) == 1
-    data = events[0].data
-    assert data["path"] == str(media_dir / relative)
-    assert data["media_content_id"] == f"media-source://dualcam/{loaded.entry_id}/{relative}"
-    assert data["url"] == f"/api/dualcam/media/{loaded.entry_id}/{relative}"
-    assert data["signed_url"].startswith(data["url"] + "?authSig=")
-    assert {k: data[k] for k in ("device_id", "imei", "name", "camera", "kind", "trigger")} == {
+    assert event.data == {
         "device_id": device.id,
         "imei": IMEI,
         "name": "Van 1",
+        "id": "c1",
+        "variant": "original",
         "camera": "front",
         "kind": "video",
+        "mime": "video/mp4",
+        "size": len(VIDEO),
+        "sha256": original["sha256"],
+        "captured_at": dt_util.parse_datetime(CAPTURED_AT).isoformat(),
+        "received_at": dt_util.parse_datetime(original["received_at"]).isoformat(),
+        "duration_s": 10.0,
         "trigger": "crash",
+        "latitude": 54.6872,
+        "longitude": 25.2797,
+        "media_content_id": f"media-source://dualcam/{loaded.entry_id}/{IMEI}/{day}/c1",
+        "url": f"{proxy}/best",
+        "signed_url": event.data["signed_url"],
+        "signed_poster_url": event.data["signed_poster_url"],
+        "bridge_path": f"/var/lib/dualcam/media/{IMEI}/c1",
+        "bridge_url": original["url"],
+        "bridge_browser_url": None,
+        "bridge_poster_url": original["poster_url"],
+        "bridge_thumbnail_url": None,
     }
-    assert data["bridge_path"] == f"/srv/dualcam/{IMEI}/f-1"
-    # No temporary files left behind by the atomic write.
-    assert [p.name for p in (media_dir / relative).parent.iterdir()] == [Path(relative).name]
+    assert event.data["signed_url"].startswith(f"{proxy}/best?authSig=")
+    assert event.data["signed_poster_url"].startswith(f"{proxy}/poster?authSig=")
 
-
-async def test_media_browsable_and_playable(
-    hass: HomeAssistant,
-    loaded: MockConfigEntry,
-    hass_client: ClientSessionGenerator,
-    hass_client_no_auth: ClientSessionGenerator,
-) -> None:
-    """media_source: DualCam → vehicle → day → clip; the resolved URL serves the bytes."""
-    assert await async_setup_component(hass, "media_source", {})
-    events = async_capture_events(hass, EVENT_MEDIA_RECEIVED)
-    fire(hass, f"{IMEI}/media", media_event(VIDEO))
-    fire(hass, f"{IMEI}/camera/front/video", VIDEO)
-    fire(hass, f"{IMEI}/camera/front/photo", FRONT_JPEG)
-    fire(hass, f"{IMEI}/media", media_event(FRONT_JPEG, kind="photo", media_id="p-1"))
-    await hass.async_block_till_done()
-
-    root = await media_source.async_browse_media(hass, "media-source://dualcam")
-    assert [c.title for c in root.children] == ["Van 1"]
-    vehicle = await media_source.async_browse_media(hass, root.children[0].media_content_id)
-    day = dt_util.as_local(dt_util.parse_datetime(RECEIVED_AT)).strftime("%Y-%m-%d")
-    assert [c.title for c in vehicle.children] == [day]
-    files = await media_source.async_browse_media(hass, vehicle.children[0].media_content_id)
-    by_kind = {c.media_class: c for c in files.children}
-    assert set(by_kind) == {MediaClass.VIDEO, MediaClass.IMAGE}
-    clip = by_kind[MediaClass.VIDEO]
-    assert clip.can_play and clip.media_content_type == "video/mp4"
-    # Saves run in the executor, so the two events may come in either order.
-    event_by_kind = {e.data["kind"]: e.data for e in events}
-    assert clip.media_content_id == event_by_kind["video"]["media_content_id"]
+    # Vehicle → capture day (local time; the receive day would differ) → the clip.
+    assert day != f"{local(original['received_at']):%Y-%m-%d}"
+    files = await browse(hass, "Van 1", day)
+    [clip] = files.children
+    assert clip.title == f"{captured:%H:%M:%S} · Front clip · crash"
+    assert clip.media_class == MediaClass.VIDEO and clip.can_play
+    assert clip.media_content_id == event.data["media_content_id"]
+    assert clip.thumbnail.startswith(f"{proxy}/poster?authSig=")
+    client = await hass_client()
+    assert await (await client.get(clip.thumbnail)).read() == POSTER
 
     resolved = await media_source.async_resolve_media(hass, clip.media_content_id, None)
-    assert resolved.mime_type == "video/mp4"
-    client = await hass_client()
-    response = await client.get(resolved.url)
-    assert response.status == 200
-    assert await response.read() == VIDEO
-    # The signed link in the bus event works without a login (for notifications).
-    anonymous = await hass_client_no_auth()
-    assert (await anonymous.get(resolved.url)).status == 401
-    signed = await anonymous.get(event_by_kind["video"]["signed_url"])
-    assert signed.status == 200
-    assert await signed.read() == VIDEO
-    photo = await client.get(event_by_kind["photo"]["url"])
-    assert await photo.read() == FRONT_JPEG
+    assert (resolved.url, resolved.mime_type) == (f"{proxy}/file", "video/mp4")
+
+    # The browser MP4 is ready: a second event, once; playing now prefers it.
+    media_server.add("c1", "browser", BROWSER, "video/mp4")
+    browser = media_event(media_server, "c1", IMEI, data=VIDEO, variant="browser")
+    for _ in range(2):
+        fire(hass, f"{IMEI}/media", browser)
+    await hass.async_block_till_done()
+    assert len(received.events) == 2
+    second = received.events[1].data
+    assert second["variant"] == "browser" and second["id"] == "c1"
+    assert second["bridge_browser_url"] == browser["browser_url"]
+    assert second["media_content_id"] == event.data["media_content_id"]
+    resolved = await media_source.async_resolve_media(hass, clip.media_content_id, None)
+    assert (resolved.url, resolved.mime_type) == (f"{proxy}/browser", "video/mp4")
+    assert await (await client.get(resolved.url)).read() == BROWSER
+    assert await (await client.get(event.data["url"])).read() == BROWSER  # best: browser now
 
 
-async def test_media_view_and_source_refuse_unknown_paths(
-    hass: HomeAssistant, loaded: MockConfigEntry, hass_client: ClientSessionGenerator
+async def test_items_by_capture_time_with_thumbnails(
+    hass: HomeAssistant, loaded: MockConfigEntry, media_server: MediaServer
 ) -> None:
-    """Nothing outside the media folder, unknown entries or bad names are served."""
+    """Newest capture first; photos show their thumbnail; only crash files are marked."""
     assert await async_setup_component(hass, "media_source", {})
-    client = await hass_client()
-    base = f"/api/dualcam/media/{loaded.entry_id}"
-    # HA's own filter already answers 400 to the encoded traversal; our view 404s the rest.
-    for url in (
-        f"{base}/{IMEI}/2025-05-01/..%2F..%2Fsecret.mp4",
-        f"{base}/{IMEI}/2025-05-01/nothing.mp4",
-        f"{base}/12345/2025-05-01/101010_front_video_x.mp4",
-        f"{base}/{IMEI}/..%2e/101010_front_video_x.mp4",
-        f"/api/dualcam/media/unknown-entry/{IMEI}/2025-05-01/101010_front_video_x.mp4",
-    ):
-        assert (await client.get(url)).status in (400, 404), url
+    media_server.add("p1", "file", FRONT_JPEG, "image/jpeg")
+    media_server.add("p1", "thumbnail", THUMBNAIL, "image/jpeg")
+    add_clip(media_server, "c2")
+    # Received in this order, captured the other way round; the clip has no metadata.
+    photo = media_event(
+        media_server,
+        "p1",
+        IMEI,
+        kind="photo",
+        camera="rear",
+        data=FRONT_JPEG,
+        trigger="server_request",
+        captured_at="10:00:00",
+        received_at="10:00:05",
+    )
+    clip = media_event(
+        media_server,
+        "c2",
+        IMEI,
+        data=VIDEO,
+        trigger="din1",
+        captured_at=None,
+        received_at="09:59:00",
+    )
+    fire(hass, f"{IMEI}/media", photo)
+    fire(hass, f"{IMEI}/media", clip)
+    await hass.async_block_till_done()
+    day = f"{local(photo['captured_at']):%Y-%m-%d}"
+    assert day == f"{local(clip['received_at']):%Y-%m-%d}"
+    files = await browse(hass, "Van 1", day)
+    assert [c.title for c in files.children] == [
+        f"{local(photo['captured_at']):%H:%M:%S} · Rear photo",
+        f"{local(clip['received_at']):%H:%M:%S} · Front clip",
+    ]
+    shown_photo, shown_clip = files.children
+    proxy = f"/api/dualcam/bridge_media/{loaded.entry_id}"
+    assert shown_photo.media_class == MediaClass.IMAGE
+    assert shown_photo.media_content_type == "image/jpeg"
+    assert shown_photo.thumbnail.startswith(f"{proxy}/p1/thumbnail?authSig=")
+    assert shown_clip.thumbnail.startswith(f"{proxy}/c2/poster?authSig=")
+    resolved = await media_source.async_resolve_media(hass, shown_photo.media_content_id, None)
+    assert (resolved.url, resolved.mime_type) == (f"{proxy}/p1/file", "image/jpeg")
+
+
+async def test_unknown_and_unsafe_media(
+    hass: HomeAssistant,
+    loaded: MockConfigEntry,
+    media_server: MediaServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Unknown ids do not resolve; links without the bridge's shape and bad ids are refused."""
+    assert await async_setup_component(hass, "media_source", {})
+    add_clip(media_server)
+    event = media_event(media_server, "c1", IMEI, data=VIDEO)
+    # Somebody else on the broker points the link elsewhere: Home Assistant will not fetch it.
+    fire(hass, f"{IMEI}/media", {**event, "url": "http://127.0.0.1:1/etc/passwd"})
+    fire(hass, f"{IMEI}/media", {**event, "id": "../../x"})
+    await hass.async_block_till_done()
+    assert "Ignoring the file link of media c1" in caplog.text
+    assert f"Ignoring {loaded.data['topic_prefix']}/{IMEI}/media: bad media event" in caplog.text
+    bridge = loaded.runtime_data
+    item = bridge.media_index.get("c1")
+    assert item is not None and "file" not in item.links and "poster" in item.links
+    assert bridge.media_index.get("../../x") is None
+    day = f"{local(CAPTURED_AT):%Y-%m-%d}"
+    with pytest.raises(media_source.Unresolvable):  # no file link: nothing to play
+        await media_source.async_resolve_media(
+            hass, f"media-source://dualcam/{loaded.entry_id}/{IMEI}/{day}/c1", None
+        )
     for media_id in (
-        f"media-source://dualcam/{loaded.entry_id}/{IMEI}/2025-05-01/x.mp4",
+        f"media-source://dualcam/{loaded.entry_id}/{IMEI}/{day}/nope",
+        f"media-source://dualcam/{loaded.entry_id}/350612071913857/{day}/c1",  # other vehicle
+        "media-source://dualcam/nope/1/2/3",
         "media-source://dualcam/nope",
     ):
         with pytest.raises(media_source.Unresolvable):
@@ -164,82 +232,68 @@ async def test_media_view_and_source_refuse_unknown_paths(
         await media_source.async_browse_media(hass, "media-source://dualcam/nope/1")
 
 
-async def test_missing_payload_is_announced_after_timeout(
-    hass: HomeAssistant, loaded: MockConfigEntry, media_dir: Path
+async def test_no_links_in_entity_states(
+    hass: HomeAssistant, loaded: MockConfigEntry, media_server: MediaServer
 ) -> None:
-    """A media event whose bytes never come (payload publishing off) still fires, unsaved."""
-    events = async_capture_events(hass, EVENT_MEDIA_RECEIVED)
-    fire(hass, f"{IMEI}/media", media_event(VIDEO, url="http://bridge:8080/f-1.mp4"))
-    await hass.async_block_till_done()
-    assert events == []
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=MEDIA_PAIRING_TIMEOUT + 1))
-    await hass.async_block_till_done()
-    assert len(events) == 1
-    assert events[0].data["path"] is None
-    assert events[0].data["bridge_url"] == "http://bridge:8080/f-1.mp4"
-    assert not media_dir.exists()
+    """Signed links are secrets and states go to the recorder: no entity carries one.
 
-
-async def test_duplicate_media_event_is_announced_once(
-    hass: HomeAssistant, loaded: MockConfigEntry
-) -> None:
-    """QoS 1 may deliver twice; one file id is one event."""
-    events = async_capture_events(hass, EVENT_MEDIA_RECEIVED)
-    for _ in range(2):
-        fire(hass, f"{IMEI}/media", media_event(VIDEO))
-        fire(hass, f"{IMEI}/camera/front/video", VIDEO)
-    await hass.async_block_till_done()
-    assert len(events) == 1
-
-
-@pytest.mark.parametrize(
-    "entry_options", [{CONF_STORE_MEDIA: False, CONF_MEDIA_DIR: "", CONF_VEHICLES: []}]
-)
-async def test_store_media_off(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
-    """Without local storage the event fires at once with the bridge's links only."""
-    events = async_capture_events(hass, EVENT_MEDIA_RECEIVED)
-    fire(hass, f"{IMEI}/media", media_event(VIDEO))
-    await hass.async_block_till_done()
-    assert len(events) == 1
-    assert events[0].data["path"] is None
-    assert events[0].data["media_content_id"] is None
-    assert events[0].data["bridge_path"] == f"/srv/dualcam/{IMEI}/f-1"
-
-
-async def test_crash_clip_is_linked_to_the_sos(
-    hass: HomeAssistant, loaded: MockConfigEntry
-) -> None:
-    """The clip that follows a crash SOS shows up on the SOS event entity."""
+    Every DualCam entity is checked after a crash, its clip (both variants) and a photo.
+    """
     fire(hass, f"{IMEI}/sos", {"value": 3, "trigger": "crash", "timestamp": None, "position": None})
     await hass.async_block_till_done()
-    fired_at = hass.states.get("event.van_1_sos").state
-    fire(hass, f"{IMEI}/media", media_event(VIDEO))
-    fire(hass, f"{IMEI}/camera/front/video", VIDEO)
-    # A clip with another trigger is not this SOS's clip.
-    other = VIDEO + b"other"
-    fire(hass, f"{IMEI}/media", media_event(other, media_id="f-2", trigger="din1"))
-    fire(hass, f"{IMEI}/camera/front/video", other)
+    add_clip(media_server)
+    media_server.add("c1", "browser", BROWSER, "video/mp4")
+    media_server.add("p1", "file", FRONT_JPEG, "image/jpeg")
+    media_server.add("p1", "thumbnail", THUMBNAIL, "image/jpeg")
+    fire(hass, f"{IMEI}/media", media_event(media_server, "c1", IMEI, data=VIDEO))
+    fire(hass, f"{IMEI}/media", media_event(media_server, "c1", IMEI, variant="browser"))
+    photo = media_event(media_server, "p1", IMEI, kind="photo", data=FRONT_JPEG, trigger=None)
+    fire(hass, f"{IMEI}/media", photo)
     await hass.async_block_till_done()
-    state = hass.states.get("event.van_1_sos")
-    assert state.state == fired_at  # attributes changed, the event did not fire again
-    assert state.attributes["event_type"] == "crash"
-    [clip] = state.attributes["clips"]
-    relative = expected_relative()
-    assert clip["camera"] == "front"
-    assert clip["media_content_id"] == f"media-source://dualcam/{loaded.entry_id}/{relative}"
-    assert state.attributes["clip_media_content_id"] == clip["media_content_id"]
-    assert state.attributes["clip_url"] == clip["signed_url"]
+
+    sos = hass.states.get("event.van_1_sos")
+    day = f"{local(CAPTURED_AT):%Y-%m-%d}"
+    content_id = f"media-source://dualcam/{loaded.entry_id}/{IMEI}/{day}/c1"
+    assert sos.attributes["clips"] == [
+        {
+            "id": "c1",
+            "camera": "front",
+            "captured_at": dt_util.parse_datetime(CAPTURED_AT).isoformat(),
+            "media_content_id": content_id,  # a media browser id, not a link
+        }
+    ]
+    assert sos.attributes["clip_media_content_id"] == content_id
+    assert hass.states.get("sensor.van_1_last_media_received").attributes["id"] == "p1"
+
+    entries = [
+        e for e in er.async_get(hass).entities.values() if e.config_entry_id == loaded.entry_id
+    ]
+    assert len(entries) >= 10
+    for entry in entries:
+        state = hass.states.get(entry.entity_id)
+        assert state is not None, entry.entity_id
+        # The camera's own entity_picture/access_token are Home Assistant's short-lived
+        # camera tokens, which the camera component keeps out of the recorder itself.
+        attributes = {
+            k: v
+            for k, v in state.attributes.items()
+            if not (entry.domain == "camera" and k in ("entity_picture", "access_token"))
+        }
+        text = repr(attributes)
+        for secret in ("http://", "https://", "/api/", "sig=", "authSig", media_server.base):
+            assert secret not in text, (entry.entity_id, attributes)
 
 
-async def test_unwritable_media_folder(
-    hass: HomeAssistant, loaded: MockConfigEntry, media_dir: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A failed save is logged and the file is still announced (with the bridge's path)."""
-    media_dir.parent.mkdir(parents=True)
-    media_dir.write_text("a file where the folder should be")
-    events = async_capture_events(hass, EVENT_MEDIA_RECEIVED)
-    fire(hass, f"{IMEI}/media", media_event(VIDEO))
-    fire(hass, f"{IMEI}/camera/front/video", VIDEO)
+async def test_media_event_without_links(hass: HomeAssistant, loaded: MockConfigEntry) -> None:
+    """A bridge with http off: announced (bridge path only), nothing to browse or play."""
+    assert await async_setup_component(hass, "media_source", {})
+    received = EventWaiter(hass, EVENT_MEDIA_RECEIVED)
+    server = MediaServer(Path("/nonexistent"))  # no files: every link is null
+    fire(hass, f"{IMEI}/media", media_event(server, "n1", IMEI, data=VIDEO))
     await hass.async_block_till_done()
-    assert "Could not save f-1" in caplog.text
-    assert len(events) == 1 and events[0].data["path"] is None
+    [event] = received.events
+    assert event.data["url"] is None and event.data["signed_url"] is None
+    assert event.data["bridge_url"] is None
+    assert event.data["bridge_path"] == f"/var/lib/dualcam/media/{IMEI}/n1"
+    root = await media_source.async_browse_media(hass, f"media-source://{DOMAIN}")
+    assert root.children == []

@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 
 
 Still = Literal["poster", "thumbnail"]
-# (step, seconds) after each ffmpeg/ffprobe run; steps: poster, thumbnail, browser, probe.
+# (step, seconds) after each ffmpeg run; steps: poster, thumbnail, browser. (The store
+# reports its own steps, the clip's probe among them, through ``MediaStore.on_step``.)
 JobHook = Callable[[str, float], None]
 
 QUEUE_LIMIT = 200  # jobs waiting or running; more are left to the next scan
@@ -119,8 +120,6 @@ class MediaDerivatives:
         self._idle = asyncio.Event()  # no job queued or running
         self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
-        # The store probes each new clip's length: its time counts as a job too.
-        store.remuxer.on_probe = lambda seconds: self._report("probe", seconds)
 
     @property
     def available(self) -> bool:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from .ffmpeg_jobs import duration_args, find_ffprobe, parse_duration, run_tool
@@ -27,8 +26,6 @@ class Remuxer:
         self.timeout = timeout
         self._warned = not enabled  # switched off on purpose: nothing to warn about
         self.ffprobe = find_ffprobe(self.binary) if self.binary else None
-        # Told the seconds of each probe (the media workers' ``on_job`` with step "probe").
-        self.on_probe: Callable[[float], None] | None = None
 
     @property
     def available(self) -> bool:
@@ -98,8 +95,6 @@ class Remuxer:
         except OSError as exc:  # cannot even start it (gone, no processes left)
             log.info("cannot run ffprobe on %s: %s", mp4.name, exc)
             return None
-        if self.on_probe is not None:
-            self.on_probe(result.seconds)
         if not result.ok:
             log.info("ffprobe could not read the length of %s: %s", mp4.name, result.error)
             return None

@@ -78,6 +78,15 @@ class CameraServer(DeviceListener["CameraConnection"]):
         self.devices = devices
         self.disk = disk
         self.background: set[asyncio.Task[bool]] = set()
+        # Counted where they happen, read by ``/metrics``: packets (or whole files) whose CRC
+        # did not match, and transfers resumed from a stored partial after a broken link.
+        self.crc_errors = 0
+        self.resumes = 0
+
+    @property
+    def transfers_active(self) -> int:
+        """Files being received right now (connections holding an open spool)."""
+        return sum(1 for conn in self.connections if conn.spool is not None)
 
     def connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -221,6 +230,8 @@ class CameraConnection(DeviceConnection):
                 if self.spool is not None:
                     self.spool.truncate(0)
             elif isinstance(ev, PacketRejected):
+                if ev.reason.startswith("bad CRC"):
+                    self.server.crc_errors += 1
                 log.info(
                     "%s: %s packet %d rejected (%s), asking again (%d in a row)",
                     self.who,
@@ -319,6 +330,7 @@ class CameraConnection(DeviceConnection):
             return
         self.spool = spool
         if point.next_packet > 1:
+            self.server.resumes += 1
             log.info(
                 "%s: resuming %s at packet %d/%d", self.who, ev.file, point.next_packet, ev.packets
             )
@@ -348,6 +360,7 @@ class CameraConnection(DeviceConnection):
             self.session.close()
             return
         if ev.crc_ok is False:
+            self.server.crc_errors += 1
             log.warning(
                 "%s: %s: file CRC 0x%04x does not match the announced one",
                 self.who,

@@ -27,6 +27,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _READ_CHUNK = 1 << 20
+# Told how long a processing step took: ("commit" | "remux" | "probe", seconds); ``/metrics``
+# listens.
+StepTimer = Callable[[str, float], None]
 
 
 class MediaStore:
@@ -72,6 +76,7 @@ class MediaStore:
         self._open: dict[tuple[str, str], SpoolFile] = {}
         self._recovered: list[MediaCompleted] = []  # complete spools committed at start-up
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="media-store")
+        self.on_step: StepTimer | None = None
         # First job of the worker: every begin/commit queued behind it sees a recovered spool.
         self._worker.submit(self.recover)
 
@@ -167,15 +172,29 @@ class MediaStore:
         # the worker, where this commit runs first.
         if self._open.get((spool.imei, spool.file)) is spool:
             del self._open[(spool.imei, spool.file)]
+        started = time.monotonic()
         rec = await self.in_worker(self._commit, spool, crc_ok, meta)
-        return None if rec is None else await self._with_mp4(rec)
+        if rec is None:
+            return None
+        self._step_done("commit", started)
+        return await self._with_mp4(rec)
+
+    def _step_done(self, step: str, started: float) -> None:
+        if self.on_step is not None:
+            self.on_step(step, time.monotonic() - started)
 
     async def _with_mp4(self, rec: MediaCompleted) -> MediaCompleted:
         """A stored video with its MP4 beside it; without, when the MP4 cannot be made."""
-        if rec.kind != "video" or not (mp4 := await self.remuxer.to_mp4(rec.path, rec.framerate)):
+        if rec.kind != "video":
             return rec
+        started = time.monotonic()
+        if not (mp4 := await self.remuxer.to_mp4(rec.path, rec.framerate)):
+            return rec
+        self._step_done("remux", started)
         # The stream's own length, before the media event goes out; the metadata's otherwise.
-        duration = await self.remuxer.probe_duration(mp4)
+        started = time.monotonic()
+        if (duration := await self.remuxer.probe_duration(mp4)) is not None:
+            self._step_done("probe", started)
         try:
             mp4_sha, mp4_size = await self.in_worker(_sha256_of, mp4)
             await self.in_worker(self.index.set_mp4, rec.id, mp4, mp4_size, mp4_sha)

@@ -61,9 +61,18 @@ def load_or_create_secret(data_dir: Path) -> bytes:
     return value
 
 
-def default_public_url(port: int) -> str:
-    """``http://<hostname>:<port>``: what other machines on the LAN usually reach."""
-    return f"http://{socket.gethostname()}:{port}"
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+
+
+def default_public_url(port: int, host: str | None = None) -> str:
+    """``http://<hostname>:<port>``: what other machines on the LAN usually reach.
+
+    A server bound to one address (``http.host: 127.0.0.1``) is reached only there, so that
+    address is the base instead of the host name.
+    """
+    if host is None or host in WILDCARD_HOSTS:
+        return f"http://{socket.gethostname()}:{port}"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 class LinkSigner:

@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
+
 from dualcam_bridge.simulator.fleet import make_vehicle, simulate_fleet
 
 from .contract import check_all, decode
@@ -73,12 +75,13 @@ async def test_fleet_keeps_the_contract(broker, start_bridge) -> None:
             assert rec.browser_size == rec.browser_path.stat().st_size
             # The same file: only the variant and its link differ from the original's event.
             assert without_links(event) == without_links(original)
-            # Links are in an event once the bridge signs them (HTTP on): then browser_url
-            # is in the browser event, never in the original's (the MP4 was not made yet).
-            assert (event["browser_url"] is not None) == (event["url"] is not None)
+            # The browser event links the H.264 MP4 (the original's could not: not made yet).
             assert original["browser_url"] is None
-            if event["browser_url"]:
-                assert f"/media/{event['id']}/browser?" in event["browser_url"]
+            assert event["url"].split("?")[0] == original["url"].split("?")[0]  # newly signed
+            assert f"/media/{event['id']}/browser?" in event["browser_url"]
+            async with aiohttp.ClientSession() as client, client.get(event["browser_url"]) as resp:
+                assert resp.status == 200 and resp.content_type == "video/mp4"
+                assert await resp.read() == rec.browser_path.read_bytes()
         for event in media:
             rec = next(r for r in stored if r.id == event["id"])
             # The published bytes are the file on disk, and the event describes them.

@@ -53,6 +53,7 @@ async def test_the_app_starts_and_stops_the_embedded_broker(tmp_path: Path) -> N
             "camera": {"host": "127.0.0.1", "port": 0},
             "avl": {"enabled": False},
             "mqtt": {"port": port},  # no host: the embedded broker
+            "http": {"host": "127.0.0.1", "port": 0},
         }
     )
     async with Bridge(config) as bridge:
@@ -74,6 +75,7 @@ async def test_a_configured_host_starts_no_broker(tmp_path: Path) -> None:
             "camera": {"host": "127.0.0.1", "port": 0},
             "avl": {"enabled": False},
             "mqtt": {"host": "127.0.0.1", "port": port},
+            "http": {"host": "127.0.0.1", "port": 0},
         }
     )
     async with Bridge(config) as bridge:
