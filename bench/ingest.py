@@ -94,7 +94,7 @@ async def run_bridge_ingest(fleet: dict[str, list[SimFile]], workdir: Path) -> d
         "data_dir": str(workdir / "data"),
         "log_level": "warning",
         "camera": {"host": "127.0.0.1", "port": port, "max_connections": 5000, "idle_timeout": 600},
-        "media": {"remux_mp4": False},
+        "media": {"remux_mp4": False, "browser_mp4": "never"},
         "avl": {"enabled": False},
         "mqtt": {"enabled": False},
         "http": {"enabled": False},

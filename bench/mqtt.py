@@ -93,7 +93,7 @@ class Stack:
             "log_level": "warning",
             "camera": {"host": "127.0.0.1", "port": self.camera_port, "idle_timeout": 120},
             "avl": {"enabled": False},
-            "media": {"remux_mp4": False},
+            "media": {"remux_mp4": False, "browser_mp4": "never"},
             "mqtt": mqtt,
             "http": {"enabled": False},
         }

@@ -205,7 +205,7 @@ class Bench:
             "log_level": "warning",
             "camera": {"host": "127.0.0.1", "port": port, "idle_timeout": 60},
             "avl": {"host": "127.0.0.1", "port": avl_port},
-            "media": {"remux_mp4": False},
+            "media": {"remux_mp4": False, "browser_mp4": "never"},
             "mqtt": {"enabled": False},
             "http": {"enabled": False},
         }
