@@ -96,7 +96,8 @@ class MediaConfig:
     browser_mp4: Literal["always", "never"] = field(
         default="always", metadata=check(vol.In(["always", "never"], msg="must be always or never"))
     )
-    # ffmpeg jobs (posters, thumbnails, browser MP4s) at once, each at the lowest CPU priority.
+    # Background ffmpeg jobs at once, each at the lowest CPU priority (a poster an HTTP request
+    # waits for has a worker of its own).
     media_jobs: int = field(default=1, metadata=check(vol.All(int, vol.Range(min=1, max=16))))
 
 

@@ -64,6 +64,7 @@ DISK_RETRY_S = 60.0  # after a write refused for lack of space
 DISK_PAUSE_S = 2.0  # while data_dir is full, workers look this often whether it has room
 
 _URGENT, _STILL, _BROWSER = 0, 1, 2  # queue priorities: asked for now, stills, transcodes
+_JobQueue = asyncio.PriorityQueue[tuple[int, int, "_Job"]]
 
 
 def _recorded(media: MediaCompleted, variant: Variant) -> Path | None:
@@ -111,7 +112,10 @@ class MediaDerivatives:
         self.scan_interval = scan_interval
         self.still_timeout = STILL_TIMEOUT_S
         self.browser_timeout = BROWSER_TIMEOUT_S
-        self._queue: asyncio.PriorityQueue[tuple[int, int, _Job]] = asyncio.PriorityQueue()
+        self._queue: _JobQueue = asyncio.PriorityQueue()
+        # Stills someone waits for (an HTTP request) have a worker of their own: a poster
+        # takes a fraction of a second, and must not wait behind a long transcode.
+        self._urgent: _JobQueue = asyncio.PriorityQueue()
         self._order = itertools.count()
         self._jobs: dict[tuple[str, Variant], _Job] = {}
         self._failed: dict[str, tuple[int, float]] = {}  # media id -> (attempts, retry at)
@@ -140,7 +144,8 @@ class MediaDerivatives:
             log.warning("%s has no libx264 encoder: no browser MP4s are made", self.ffmpeg)
             self.browser_mp4 = False
         for n in range(self.jobs):
-            self._tasks.append(asyncio.create_task(self._work(), name=f"media-job-{n}"))
+            self._tasks.append(asyncio.create_task(self._work(self._queue), name=f"media-job-{n}"))
+        self._tasks.append(asyncio.create_task(self._work(self._urgent), name="media-job-urgent"))
         self._tasks.append(asyncio.create_task(self._scan_loop(), name="media-job-scan"))
 
     async def _has_h264_encoder(self) -> bool:
@@ -164,8 +169,9 @@ class MediaDerivatives:
                 job.done.set_result(None)
         self._jobs.clear()
         self._idle.set()
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        for queue in (self._queue, self._urgent):
+            while not queue.empty():
+                queue.get_nowait()
 
     # -- what others call --------------------------------------------------------------------
 
@@ -245,8 +251,8 @@ class MediaDerivatives:
         key = (media.id, variant)
         if (job := self._jobs.get(key)) is not None:
             if urgent and not job.urgent and not job.started:
-                job.urgent = True  # a copy ahead of the queue; the worker skips the other
-                self._queue.put_nowait((_URGENT, next(self._order), job))
+                job.urgent = True  # a copy for the urgent worker; the other worker skips it
+                self._urgent.put_nowait((_URGENT, next(self._order), job))
             return job
         if not urgent and len(self._jobs) >= self.queue_limit:
             if not self._overflow:
@@ -261,12 +267,12 @@ class MediaDerivatives:
         self._jobs[key] = job
         self._idle.clear()
         priority = _URGENT if urgent else _BROWSER if variant == "browser" else _STILL
-        self._queue.put_nowait((priority, next(self._order), job))
+        (self._urgent if urgent else self._queue).put_nowait((priority, next(self._order), job))
         return job
 
-    async def _work(self) -> None:
+    async def _work(self, queue: _JobQueue) -> None:
         while True:
-            _, _, job = await self._queue.get()
+            _, _, job = await queue.get()
             while self._no_room():  # writes would fail: wait (a disk state logs it)
                 await asyncio.sleep(DISK_PAUSE_S)
             if job.started or job.done.done():
