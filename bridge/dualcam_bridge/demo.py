@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .app import Bridge
 from .config import AvlConfig, CameraConfig, Config, HttpConfig, MqttConfig
-from .events import DomainEvent, MediaCompleted
+from .events import DomainEvent, MediaCompleted, MediaVariantReady
 from .mqtt.listen import describe
 from .simulator.camera import Faults, SimulatedCamera, make_captures
 from .simulator.fleet import demo_crash
@@ -50,6 +50,13 @@ async def run_demo(
     async with Bridge(config, on_published=published) as bridge:
 
         async def show(event: DomainEvent) -> None:
+            if isinstance(event, MediaVariantReady) and bridge.signer is not None:
+                clip = event.media
+                out(
+                    f"  browser MP4 (H.264, plays in any browser) of {clip.imei} {clip.camera}: "
+                    f"{bridge.signer.url(clip.id, 'browser')}"
+                )
+                return
             if not isinstance(event, MediaCompleted):
                 return
             if event.imei != CRASH_IMEI:
@@ -96,6 +103,9 @@ async def run_demo(
         avl_port = bridge.avl.port
         assert avl_port is not None  # the demo's config enables the AVL server
         await demo_crash(bridge.subscribe, "127.0.0.1", avl_port, port, CRASH_IMEI, out)
+        # The media workers make posters and the browser MP4s (at the lowest priority).
+        async with asyncio.timeout(120):
+            await bridge.derivatives.wait_idle()
         if bridge.mqtt is not None:
             await bridge.mqtt.flush(10)
             out(f"mqtt: every message delivered to the broker ({bridge.mqtt.pending} pending)")
