@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..events import EventSink, MediaCompleted, MediaVariantReady
+from .durable import publish_file
 from .ffmpeg_jobs import (
     POSTER_AT_S,
     Variant,
@@ -37,7 +38,6 @@ from .ffmpeg_jobs import (
     derivative_path,
     has_bytes,
     poster_args,
-    publish_file,
     run_tool,
     temp_path,
     thumbnail_args,

@@ -232,19 +232,3 @@ def has_bytes(path: Path) -> bool:
         return path.stat().st_size > 0
     except OSError:
         return False
-
-
-def publish_file(tmp: Path, target: Path) -> None:
-    """fsync ``tmp``, rename it to ``target``, fsync the folder (a thread: blocking I/O)."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
-    with contextlib.suppress(OSError):
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -1,14 +1,17 @@
-"""Remux the camera's raw H.265 stream into an MP4 that browsers and HA can play."""
+"""Remux the camera's raw H.265 stream into an MP4 (HEVC, ``hvc1``; no re-encode).
+
+The MP4 is the same stream in a container players can seek; few browsers decode HEVC, so
+the media workers (:mod:`.derivatives`) also make an H.264 copy for them.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import shutil
 from pathlib import Path
 
+from .durable import publish_file
 from .ffmpeg_jobs import duration_args, find_ffprobe, parse_duration, run_tool
 
 log = logging.getLogger(__name__)
@@ -79,11 +82,12 @@ class Remuxer:
             log.warning("ffmpeg could not remux %s: %s", src, err.decode(errors="replace").strip())
             tmp.unlink(missing_ok=True)
             return None
-        with contextlib.suppress(OSError):
-            fd = os.open(tmp, os.O_RDONLY)
-            os.fsync(fd)
-            os.close(fd)
-        os.replace(tmp, dst)
+        try:  # off the loop: fsyncing megabytes takes a while
+            await asyncio.to_thread(publish_file, tmp, dst)
+        except OSError as exc:
+            log.warning("cannot keep the MP4 of %s: %s", src, exc)
+            tmp.unlink(missing_ok=True)
+            return None
         return dst
 
     async def probe_duration(self, mp4: Path) -> float | None:

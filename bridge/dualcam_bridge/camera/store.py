@@ -21,7 +21,6 @@ loop, so a takeover can never close an fd under an append.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import logging
@@ -40,6 +39,7 @@ from ..clock import now_utc
 from ..events import TRIGGER_NAMES, MediaCompleted
 from ..protocol.crc import crc16_dualcam
 from ..protocol.dualcam_frames import PACKET_DATA_MAX, FileMetadata, file_camera, file_kind
+from .durable import link_durably
 from .index import MediaIndex
 from .remux import Remuxer
 from .spool import (
@@ -234,7 +234,7 @@ class MediaStore:
         final = _free_name(self._final_path(spool.imei, camera, kind, meta, received_at))
         spool.info["committing"] = str(final)
         write_json_atomic(spool.sidecar, spool.info)
-        _link_durably(spool.part, final)
+        link_durably(spool.part, final)
         rec = MediaCompleted(
             id=uuid.uuid4().hex,
             imei=spool.imei,
@@ -395,14 +395,3 @@ def _free_name(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
     return candidate
-
-
-def _link_durably(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` as ``dst`` (never overwriting) and fsync the folder."""
-    os.link(src, dst)
-    with contextlib.suppress(OSError):
-        fd = os.open(dst.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
