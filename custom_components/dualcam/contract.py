@@ -118,7 +118,18 @@ POSITION_FIELDS: Final = (
     "satellites",
     "timestamp",
 )
-COMMAND_RESULT_FIELDS: Final = ("id", "ok", "command", "response", "error")
+COMMAND_RESULT_FIELDS: Final = ("id", "ok", "command", "status", "response", "error", "result")
+# command/result ``status``: how the command ended (ok is true only for "ok").
+COMMAND_STATUSES: Final = (
+    "ok",  # the tracker answered and accepted it
+    "rejected",  # the tracker answered and refused it
+    "timeout",  # sent; no answer within avl.command_timeout
+    "expired",  # the tracker did not connect within the command's ttl
+    "offline",  # the tracker disconnected before answering (it may have run)
+    "invalid",  # refused by the bridge before anything was sent
+    "cancelled",  # the bridge stopped first
+    "error",  # the bridge failed (a bug; logged)
+)
 
 # ---- names --------------------------------------------------------------------------------------
 

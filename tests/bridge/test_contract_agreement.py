@@ -242,6 +242,7 @@ def test_readme_documents_every_name_and_setting() -> None:
         *contract.SOS_TRIGGER_NAMES.values(),
         *contract.MEDIA_TRIGGER_NAMES.values(),
         *contract.TRANSFER_STATES,
+        *contract.COMMAND_STATUSES,
         *contract.MEDIA_KINDS,
         *contract.CAMERAS,
         *contract.CAMERA_SOURCES,
@@ -348,6 +349,8 @@ def test_schemas_have_the_contract_fields_and_names() -> None:
     triggers = schemas.SOS["properties"]["trigger"]["enum"]
     assert triggers == list(contract.SOS_TRIGGER_NAMES.values())
     assert schemas.TRANSFER["properties"]["state"]["enum"] == list(contract.TRANSFER_STATES)
+    statuses = schemas.COMMAND_RESULT["properties"]["status"]["enum"]
+    assert statuses == list(contract.COMMAND_STATUSES)
     assert schemas.CAMERA["enum"] == list(contract.CAMERAS)
     assert schemas.KIND["enum"] == list(contract.MEDIA_KINDS)
     assert schemas.COMMAND_REQUEST["properties"]["command"]["enum"] == list(contract.COMMANDS)
@@ -406,7 +409,7 @@ def test_the_bridge_writes_the_contract_fields() -> None:
         "transfer": t.transfer_payload(progress),
         "sos": t.sos_payload(SosTriggered(imei, 3, when, position)),
         "position": t.position_payload(position),
-        "command_result": json.dumps(command_result("1", True, "camreq")).encode(),
+        "command_result": json.dumps(command_result("1", True, "camreq", "ok")).encode(),
     }
     assert set(built) == set(FIELDS)
     for name, payload in built.items():

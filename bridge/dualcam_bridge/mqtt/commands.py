@@ -211,16 +211,41 @@ def reply_dict(reply: CommandReply) -> dict[str, Any]:
     }
 
 
+# The router's status of a command that did not complete → the contract's status.
+_STATUS = {
+    "timeout": "timeout",
+    "expired": "expired",
+    "disconnected": "offline",
+    "cancelled": "cancelled",
+    "refused": "invalid",
+}
+
+
+def result_status(reply: CommandReply) -> str:
+    """The contract's ``status`` of a command's end (``COMMAND_STATUSES``)."""
+    if reply.status == "completed":
+        return "ok" if reply.ok else "rejected"
+    return _STATUS.get(reply.status, "error")
+
+
 def command_result(
-    command_id: object, ok: bool, command: str | None, response: object = None, error: object = None
+    command_id: object,
+    ok: bool,
+    command: str | None,
+    status: str,
+    response: object = None,
+    error: object = None,
+    result: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A result object with exactly the contract's keys."""
     return {
         "id": command_id,
         "ok": ok,
         "command": command,
+        "status": status,
         "response": None if response is None else str(response),
         "error": None if error is None else str(error),
+        "result": result,
     }
 
 
@@ -229,7 +254,7 @@ async def run_command(handler: CommandHandler, target: str, payload: bytes) -> d
     message = parse_request(target, payload)
     if isinstance(message, RefusedMessage):
         log.warning("refused MQTT command for %s: %s", target, message.error)
-        return command_result(message.id, False, message.name, error=message.error)
+        return command_result(message.id, False, message.name, "invalid", error=message.error)
     command_id, name = message.id, message.name
     try:
         # object: a handler is plugged in from outside; its answer is checked, not trusted.
@@ -237,9 +262,16 @@ async def run_command(handler: CommandHandler, target: str, payload: bytes) -> d
     except Exception as exc:
         # A bug in the command API must not take the subscription down with it.
         log.exception("command %s for %s failed", name, target)
-        return command_result(command_id, False, name, error=f"internal error: {exc}")
+        return command_result(command_id, False, name, "error", error=f"internal error: {exc}")
     if not isinstance(reply, CommandReply):
         log.error("command handler returned %r for %s %s", reply, target, name)
-        return command_result(command_id, False, name, error="internal error: bad result")
-    answer = reply_dict(reply)
-    return command_result(command_id, answer["ok"], name, answer["response"], answer["error"])
+        return command_result(command_id, False, name, "error", error="internal error: bad result")
+    return command_result(
+        command_id,
+        reply.ok,
+        name,
+        result_status(reply),
+        reply.response,
+        reply.error,
+        result_dict(reply.result),
+    )

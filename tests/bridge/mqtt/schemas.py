@@ -128,8 +128,22 @@ COMMAND_RESULT = obj(
         "id": {},
         "ok": {"type": "boolean"},
         "command": NULLABLE_STR,
+        "status": {
+            "enum": [
+                "ok",
+                "rejected",
+                "timeout",
+                "expired",
+                "offline",
+                "invalid",
+                "cancelled",
+                "error",
+            ]
+        },
         "response": NULLABLE_STR,
         "error": NULLABLE_STR,
+        # The tracker's answer parsed (null when there was none or it is not understood).
+        "result": {"type": ["object", "null"], "required": ["type"]},
     }
 )
 
@@ -456,17 +470,45 @@ EXAMPLES: dict[str, list[Any]] = {
             "id": "8c4d",
             "ok": True,
             "command": "camreq",
+            "status": "ok",
             "response": "Request for photo from source 3 received",
             "error": None,
+            "result": {
+                "type": "camera_request",
+                "kind": "photo",
+                "source": 3,
+                "cameras": ["front", "rear"],
+                "duration_s": None,
+                "since": None,
+            },
+        },
+        {
+            "id": "9a1e",
+            "ok": False,
+            "command": "camreq",
+            "status": "timeout",
+            "response": None,
+            "error": "no answer from tracker 352094082736916 within 30 s",
+            "result": None,
         },
         {
             "id": 7,
             "ok": False,
             "command": None,
+            "status": "invalid",
             "response": None,
             "error": "unknown command 'zoom'",
+            "result": None,
         },
-        {"id": None, "ok": False, "command": None, "response": None, "error": "not JSON"},
+        {
+            "id": None,
+            "ok": False,
+            "command": None,
+            "status": "invalid",
+            "response": None,
+            "error": "not JSON",
+            "result": None,
+        },
     ],
 }
 # The schema of each rule's payload (the command topic's is COMMAND_REQUEST).

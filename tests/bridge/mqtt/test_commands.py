@@ -26,13 +26,14 @@ from dualcam_bridge.avl.requests import (
     SetCameraSettings,
 )
 from dualcam_bridge.avl.router import CommandReply, CommandRouter
+from dualcam_bridge.contract import COMMAND_STATUSES
 from dualcam_bridge.mqtt.commands import (
     CommandMessage,
     RefusedMessage,
     command_request,
     parse_request,
-    reply_dict,
     result_dict,
+    result_status,
     run_command,
 )
 
@@ -88,24 +89,44 @@ async def test_camreq_round_trip(broker, make_publisher) -> None:
         "id": "req-1",
         "ok": True,
         "command": "camreq",
+        "status": "ok",
         "response": "Camera request: photo front",
         "error": None,
+        "result": None,  # the handler's reply carries no parsed answer
     }
 
 
 BAD_REQUESTS = [
-    (IMEI, b"{not json", None, "not valid JSON"),
-    (IMEI, b"\xff\xfe", None, "not UTF-8"),
-    (IMEI, b"[1, 2]", None, "must be a JSON object"),
-    (IMEI, b'{"id": 7}', 7, "missing 'command'"),
-    (IMEI, b'{"id": "x", "command": 5}', "x", "'command' must be a string"),
-    ("12345", photo("short"), "short", "invalid IMEI '12345'"),
-    ("bridge", photo("b"), "b", "invalid IMEI 'bridge'"),
-    (IMEI, b'{"id": "u", "command": "selfdestruct"}', "u", "unknown command 'selfdestruct'"),
-    (IMEI, b'{"id": "v", "command": "camreq", "source": 1}', "v", f"{CAMREQ_INVALID} file_type"),
-    (IMEI, b'{"id": "t", "command": "raw", "text": "getinfo", "ttl": 0}', "t", "ttl 0"),
-    (IMEI, b'{"id": "e", "command": "raw", "text": "explode"}', "e", "internal error: boom"),
-    (IMEI, b'{"id": "r", "command": "raw", "text": "refuse"}', "r", "refused: ?"),
+    (IMEI, b"{not json", None, "not valid JSON", "invalid"),
+    (IMEI, b"\xff\xfe", None, "not UTF-8", "invalid"),
+    (IMEI, b"[1, 2]", None, "must be a JSON object", "invalid"),
+    (IMEI, b'{"id": 7}', 7, "missing 'command'", "invalid"),
+    (IMEI, b'{"id": "x", "command": 5}', "x", "'command' must be a string", "invalid"),
+    ("12345", photo("short"), "short", "invalid IMEI '12345'", "invalid"),
+    ("bridge", photo("b"), "b", "invalid IMEI 'bridge'", "invalid"),
+    (
+        IMEI,
+        b'{"id": "u", "command": "selfdestruct"}',
+        "u",
+        "unknown command 'selfdestruct'",
+        "invalid",
+    ),
+    (
+        IMEI,
+        b'{"id": "v", "command": "camreq", "source": 1}',
+        "v",
+        f"{CAMREQ_INVALID} file_type",
+        "invalid",
+    ),
+    (IMEI, b'{"id": "t", "command": "raw", "text": "getinfo", "ttl": 0}', "t", "ttl 0", "invalid"),
+    (
+        IMEI,
+        b'{"id": "e", "command": "raw", "text": "explode"}',
+        "e",
+        "internal error: boom",
+        "error",
+    ),
+    (IMEI, b'{"id": "r", "command": "raw", "text": "refuse"}', "r", "refused: ?", "rejected"),
 ]
 
 
@@ -116,7 +137,7 @@ async def test_bad_requests_get_a_result_not_a_crash(broker, make_publisher) -> 
         make_publisher(broker.port, handle_command=handler) as pub,
     ):
         await pub.wait_connected(10)
-        for target, raw, _, _ in BAD_REQUESTS:
+        for target, raw, *_ in BAD_REQUESTS:
             await sub.publish(f"{P}/{target}/command", raw, qos=1)
         await sub.wait_for(lambda ms: len(ms) == len(BAD_REQUESTS), what="one result each")
         # Still serving: a good command after all the bad ones.
@@ -128,13 +149,13 @@ async def test_bad_requests_get_a_result_not_a_crash(broker, make_publisher) -> 
         check_message(m)
     for target in {t for t, *_ in BAD_REQUESTS}:
         # One device's results keep the order of its requests.
-        expected = [(cid, err) for t, _, cid, err in BAD_REQUESTS if t == target]
+        expected = [(cid, err, st) for t, _, cid, err, st in BAD_REQUESTS if t == target]
         got = [decode(m) for m in sub.on(f"{P}/{target}/command/result")]
         if target == IMEI:
             assert got.pop()["id"] == "ok" and len(got) == len(expected)
-        for (command_id, error), result in zip(expected, got, strict=True):
+        for (command_id, error, status), result in zip(expected, got, strict=True):
             assert result["id"] == command_id
-            assert result["ok"] is False
+            assert result["ok"] is False and result["status"] == status
             assert error in result["error"], result
 
 
@@ -364,29 +385,44 @@ async def test_a_payload_through_the_real_router() -> None:
             "id": 7,
             "ok": True,
             "command": "camreq",
+            "status": "ok",
             "response": "Request for photo from source 1 received",
             "error": None,
+            "result": {
+                "type": "camera_request",
+                "kind": "photo",
+                "source": 1,
+                "cameras": ["front"],
+                "duration_s": None,
+                "since": None,
+            },
         }
         # Refused by the router (allow-list), not by the payload check: still one result.
         refused = await run_command(router.submit, stranger, photo("s"))
         assert refused["ok"] is False and "not in the device list" in refused["error"]
+        assert refused["status"] == "invalid"
         assert link.sent == ["camreq:1,1"]
     finally:
         await router.stop()
 
 
-def test_reply_dict_carries_the_parsed_answer() -> None:
-    result = CameraRequestAccepted("photo", 1, "Request for photo from source 1 received")
-    reply = CommandReply(True, IMEI, "camreq:1,1", "completed", result.text, result)
-    assert reply_dict(reply) == {
-        "ok": True,
-        "command": "camreq:1,1",
-        "status": "completed",
-        "response": result.text,
-        "error": None,
-        "result": result_dict(result),
-    }
-    assert reply_dict(reply)["result"]["cameras"] == ["front"]
+@pytest.mark.parametrize(
+    ("router_status", "ok", "status"),
+    [
+        ("completed", True, "ok"),
+        ("completed", False, "rejected"),
+        ("timeout", False, "timeout"),
+        ("expired", False, "expired"),
+        ("disconnected", False, "offline"),
+        ("cancelled", False, "cancelled"),
+        ("refused", False, "invalid"),
+    ],
+)
+def test_every_end_of_a_command_has_a_contract_status(
+    router_status: Any, ok: bool, status: str
+) -> None:
+    reply = CommandReply(ok, IMEI, "camreq:1,1", router_status)
+    assert result_status(reply) == status and status in COMMAND_STATUSES
 
 
 async def test_handler_returning_garbage_is_an_error() -> None:
