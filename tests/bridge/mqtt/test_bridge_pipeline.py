@@ -141,8 +141,10 @@ async def test_camreq_round_trip_ends_in_a_media_event(broker, start_bridge) -> 
         (result,) = await sub.wait_count(f"{PREFIX}/{imei}/command/result", 1, timeout=15)
         answer = decode(result)
         assert answer == {
-            "id": "photo-1", "ok": True, "command": "camreq",
+            "id": "photo-1", "ok": True, "command": "camreq", "status": "ok",
             "response": "Request for photo from source 1 received", "error": None,
+            "result": {"type": "camera_request", "kind": "photo", "source": 1,
+                       "cameras": ["front"], "duration_s": None, "since": None},
         }  # fmt: skip
         assert vehicle.tracker.result.commands == ["camreq:1,1"]
         (event,) = [decode(m) for m in await sub.wait_count(f"{PREFIX}/{imei}/media", 1, 15)]
@@ -172,6 +174,7 @@ async def test_camreq_round_trip_ends_in_a_media_event(broker, start_bridge) -> 
             await wait_until(lambda n=n: len(sub.on(f"{PREFIX}/{imei}/command/result")) > n, 10)
             reply = decode(sub.on(f"{PREFIX}/{imei}/command/result")[-1])
             assert reply["ok"] is False and why in reply["error"], reply
+            assert reply["status"] == "invalid"
         assert len(vehicle.tracker.result.commands) == 2
         vehicle.tracker.stop()
         await asyncio.wait_for(run, 10)
