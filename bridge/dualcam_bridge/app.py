@@ -18,6 +18,7 @@ from .camera.remux import Remuxer
 from .camera.retention import apply_retention
 from .camera.server import CameraServer
 from .camera.store import MediaStore
+from .clock import now_utc
 from .config import Config
 from .events import MediaCompleted, MediaVariantReady
 from .http.links import LinkSigner, MediaUrls, load_or_create_secret, media_urls
@@ -25,6 +26,7 @@ from .http.metrics import Metrics
 from .http.server import HttpServer
 from .mqtt import BridgeInfo, EmbeddedBroker, MqttPublisher
 from .mqtt.publisher import PublishedHook
+from .mqtt.topics import bridge_health_payload
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,8 @@ class Bridge:
                 await self._stop_servers()
                 await self._stop_broker()
                 raise
+            self.disk.on_change = self._publish_health
+            self._publish_health()
             self.bus.subscribe(self.mqtt.handle_event)
             self.bus.subscribe(self.announcements.on_media, MediaCompleted)
             self.bus.subscribe(self.announcements.on_media, MediaVariantReady)
@@ -148,6 +152,13 @@ class Bridge:
         if self.mqtt is not None:
             # The index is the source of truth: what it holds and MQTT never took goes out.
             self._tasks.append(asyncio.create_task(self.announcements.run(), name="announce"))
+
+    def _publish_health(self) -> None:
+        """``P/bridge/health`` from the disk state (at start and on every change)."""
+        if self.mqtt is not None:
+            disk = self.disk
+            payload = bridge_health_payload(disk.full, disk.free_mb, disk.min_free_mb, now_utc())
+            self.mqtt.set_health(payload)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -23,6 +23,7 @@ DEFAULT_TOPIC_PREFIX: Final = "dualcam"
 # Patterns under the prefix (``P/`` + pattern); ``{imei}`` and ``{camera}`` are the only fields.
 TOPIC_BRIDGE_STATUS: Final = "bridge/status"
 TOPIC_BRIDGE_INFO: Final = "bridge/info"
+TOPIC_BRIDGE_HEALTH: Final = "bridge/health"
 TOPIC_AVAILABILITY: Final = "{imei}/availability"
 TOPIC_DEVICE_INFO: Final = "{imei}/info"
 TOPIC_CAMERA_STATE: Final = "{imei}/camera/{camera}/state"
@@ -52,6 +53,7 @@ class TopicSpec:
 TOPICS: Final[tuple[TopicSpec, ...]] = (
     TopicSpec("bridge_status", TOPIC_BRIDGE_STATUS, True, 1, "online_offline"),
     TopicSpec("bridge_info", TOPIC_BRIDGE_INFO, True, 1, "json"),
+    TopicSpec("bridge_health", TOPIC_BRIDGE_HEALTH, True, 1, "json"),
     TopicSpec("availability", TOPIC_AVAILABILITY, True, 1, "online_offline"),
     TopicSpec("device_info", TOPIC_DEVICE_INFO, True, 1, "json"),
     TopicSpec("camera_state", TOPIC_CAMERA_STATE, True, 1, "json"),
@@ -77,6 +79,9 @@ OFFLINE: Final = "offline"
 # ---- payload fields (every key is always present; absent values are null) ---------------------
 
 BRIDGE_INFO_FIELDS: Final = ("version", "started_at", "camera_port", "avl_port", "devices")
+BRIDGE_HEALTH_FIELDS: Final = ("status", "disk_full", "free_mb", "min_free_mb", "timestamp")
+# bridge/health ``status``: what is wrong, if anything.
+BRIDGE_HEALTH_STATUSES: Final = ("ok", "disk_full")
 DEVICE_INFO_FIELDS: Final = ("imei", "name", "first_seen", "last_seen", "protocol_id")
 CAMERA_STATE_FIELDS: Final = ("value", "state", "timestamp")
 MEDIA_FIELDS: Final = (

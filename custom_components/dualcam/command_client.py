@@ -18,6 +18,17 @@ from .models import parse_json
 
 _LOGGER = logging.getLogger(__name__)
 
+# command/result `status` (contract.COMMAND_STATUSES, all but "ok") -> translation key.
+_STATUS_ERRORS = {
+    "rejected": "command_rejected",
+    "timeout": "command_no_answer",
+    "expired": "command_expired",
+    "offline": "command_offline",
+    "invalid": "command_invalid",
+    "cancelled": "command_cancelled",
+    "error": "command_error",
+}
+
 
 class CommandClient:
     """Sends `P/<imei>/command` and matches each `P/<imei>/command/result` by its id."""
@@ -59,9 +70,11 @@ class CommandClient:
             self.pending.pop(command_id, None)
         if result.get("ok") is not True:
             reason = result.get("error") or result.get("response") or "no reason given"
+            # The bridge's status says why; a bridge from before statuses sends none.
+            key = _STATUS_ERRORS.get(str(result.get("status")), "command_failed")
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
-                translation_key="command_failed",
+                translation_key=key,
                 translation_placeholders={"name": name, "error": str(reason)},
             )
         return result

@@ -216,6 +216,7 @@ def test_readme_documents_every_topic() -> None:
 
 FIELDS = {
     "bridge_info": contract.BRIDGE_INFO_FIELDS,
+    "bridge_health": contract.BRIDGE_HEALTH_FIELDS,
     "device_info": contract.DEVICE_INFO_FIELDS,
     "camera_state": contract.CAMERA_STATE_FIELDS,
     "media": contract.MEDIA_FIELDS,
@@ -243,6 +244,7 @@ def test_readme_documents_every_name_and_setting() -> None:
         *contract.MEDIA_TRIGGER_NAMES.values(),
         *contract.TRANSFER_STATES,
         *contract.COMMAND_STATUSES,
+        *contract.BRIDGE_HEALTH_STATUSES,
         *contract.MEDIA_KINDS,
         *contract.CAMERAS,
         *contract.CAMERA_SOURCES,
@@ -349,6 +351,8 @@ def test_schemas_have_the_contract_fields_and_names() -> None:
     triggers = schemas.SOS["properties"]["trigger"]["enum"]
     assert triggers == list(contract.SOS_TRIGGER_NAMES.values())
     assert schemas.TRANSFER["properties"]["state"]["enum"] == list(contract.TRANSFER_STATES)
+    health = schemas.BRIDGE_HEALTH["properties"]["status"]["enum"]
+    assert health == list(contract.BRIDGE_HEALTH_STATUSES)
     statuses = schemas.COMMAND_RESULT["properties"]["status"]["enum"]
     assert statuses == list(contract.COMMAND_STATUSES)
     assert schemas.CAMERA["enum"] == list(contract.CAMERAS)
@@ -403,6 +407,7 @@ def test_the_bridge_writes_the_contract_fields() -> None:
     progress = TransferProgress(imei, "%videor", "rear", "video", 1, 2, 3.0, "receiving")
     built = {
         "bridge_info": t.bridge_info_payload("1", when, 1, 2, [imei]),
+        "bridge_health": t.bridge_health_payload(True, 12.5, 200.0, when),
         "device_info": t.device_info_payload(imei, None, when, when, None),
         "camera_state": t.camera_state_payload(CameraStateChanged(imei, "front", 1, when)),
         "media": t.media_payload(media),

@@ -149,8 +149,17 @@ async def _scenario(
         "id": result["id"],
         "ok": True,
         "command": "camreq",
+        "status": "ok",
         "response": "Request for photo from source 1 received",
         "error": None,
+        "result": {
+            "type": "camera_request",
+            "kind": "photo",
+            "source": 1,
+            "cameras": ["front"],
+            "duration_s": None,
+            "since": None,
+        },
     }
 
     # 5. The bridge stored the uploaded photo; the camera entity shows exactly those bytes.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,11 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import MqttMockHAClient
 
+from custom_components.dualcam.command_client import _STATUS_ERRORS
 from custom_components.dualcam.const import DOMAIN
+from custom_components.dualcam.contract import COMMAND_STATUSES
+
+STRINGS = Path(__file__).parents[2] / "custom_components" / "dualcam" / "strings.json"
 
 NOW = "2025-05-01T10:00:00+00:00"
 
@@ -253,7 +258,7 @@ async def test_target_without_vehicle(hass: HomeAssistant, fake_bridge: FakeBrid
 
 
 async def test_tracker_error_is_reported(hass: HomeAssistant, fake_bridge: FakeBridge) -> None:
-    """ok:false becomes a HomeAssistantError that says what the tracker answered."""
+    """ok:false from a bridge without statuses: what the tracker answered, untranslated."""
     fake_bridge.answer = lambda c: {
         "id": c["id"],
         "ok": False,
@@ -265,6 +270,38 @@ async def test_tracker_error_is_reported(hass: HomeAssistant, fake_bridge: FakeB
         await call(hass, "request_photo", {"device_id": vehicle_device_id(hass)})
     assert err.value.translation_key == "command_failed"
     assert str(err.value) == "Van 1: the command failed: Invalid argument in camera request cmd!"
+
+
+@pytest.mark.parametrize(
+    ("status", "key", "message"),
+    [
+        ("rejected", "command_rejected", "Van 1: the tracker refused the command: why"),
+        ("timeout", "command_no_answer", "Van 1: the tracker did not answer in time"),
+        ("expired", "command_expired", "Van 1: the tracker did not connect while"),
+        ("offline", "command_offline", "Van 1: the tracker disconnected before it answered"),
+        ("invalid", "command_invalid", "Van 1: the bridge refused the command before sending"),
+        ("cancelled", "command_cancelled", "Van 1: the bridge stopped before the command ended"),
+        ("error", "command_error", "Van 1: the bridge could not run the command: why"),
+    ],
+)
+async def test_each_command_status_has_its_translated_error(
+    hass: HomeAssistant, fake_bridge: FakeBridge, status: str, key: str, message: str
+) -> None:
+    """The bridge's status picks the error; its English text only fills a placeholder."""
+    fake_bridge.answer = lambda c: {
+        "id": c["id"],
+        "ok": False,
+        "command": c["command"],
+        "status": status,
+        "response": None,
+        "error": "why",
+        "result": None,
+    }
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, "request_photo", {"device_id": vehicle_device_id(hass)})
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == key
+    assert str(err.value).startswith(message), str(err.value)
 
 
 async def test_timeout(hass: HomeAssistant, fake_bridge: FakeBridge) -> None:
@@ -342,3 +379,10 @@ async def test_services_without_loaded_bridge(
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "request_photo", {"device_id": "abc"})
     assert err.value.translation_key == "no_vehicle"
+
+
+def test_every_failing_status_has_a_translation() -> None:
+    """Each status the contract names (but ok) maps to an error of strings.json."""
+    strings = json.loads(STRINGS.read_text())
+    assert set(_STATUS_ERRORS) == set(COMMAND_STATUSES) - {"ok"}
+    assert set(_STATUS_ERRORS.values()) <= set(strings["exceptions"])

@@ -54,11 +54,13 @@ class DiskMonitor:
         min_free_mb: float,
         on_clear: Callable[[], None] | None = None,
         interval: float = CHECK_INTERVAL_S,
+        on_change: Callable[[], None] | None = None,
         hold: float = FAILED_HOLD_S,
     ) -> None:
         self.path = Path(path)
         self.min_free_mb = min_free_mb  # mutable: the next check applies it
         self.on_clear = on_clear
+        self.on_change = on_change  # after the state went full or clear (e.g. publish it)
         self.interval = interval
         self.hold = hold
         self.full = False
@@ -91,6 +93,7 @@ class DiskMonitor:
             )
             if self.on_clear is not None:
                 self.on_clear()
+            self._changed()
         return self.full
 
     def write_failed(self, exc: BaseException) -> None:
@@ -101,6 +104,10 @@ class DiskMonitor:
         if not self.full:
             self._set_full(f"a write failed: {exc}")
         self._wake.set()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _set_full(self, why: str) -> None:
         self.full = True
@@ -113,6 +120,7 @@ class DiskMonitor:
             free,
             self.min_free_mb,
         )
+        self._changed()
 
     async def run(self) -> None:
         """Check every ``interval`` seconds, and soon after a failed write; until cancelled."""

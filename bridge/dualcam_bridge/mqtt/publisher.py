@@ -76,6 +76,7 @@ class MqttPublisher:
         self._on_media_accepted = on_media_accepted
         self._links = links
         self._unwritable: str | None = None  # why the outbox refuses writes, while it does
+        self._health: bytes | None = None  # the newest P/bridge/health (never in the outbox)
         self._delayed = 0
         self._connection = MqttConnection(
             config, self.topics.bridge_status, self._session, backoff, connect_timeout
@@ -175,6 +176,20 @@ class MqttPublisher:
         if not queued and not isinstance(event, (MediaCompleted, MediaVariantReady)):
             raise DeliveryDelayed(f"the MQTT outbox cannot be written: {self._unwritable}")
 
+    def set_health(self, payload: bytes) -> None:
+        """Publish ``P/bridge/health`` now (if connected) and on every connect.
+
+        Not through the outbox: the outbox lives on the disk whose being full it reports.
+        """
+        self._health = payload
+        if (client := self._client) is not None:
+            self._spawn(self._publish_health(client))
+
+    async def _publish_health(self, client: aiomqtt.Client) -> None:
+        if (payload := self._health) is not None:
+            item = OutboxItem(0, BRIDGE_LANE, self.topics.bridge_health, 1, True, None, None)
+            await self._publish(client, item, payload)
+
     @property
     def outbox_writable(self) -> bool:
         """False while the outbox refuses writes (events are delayed meanwhile)."""
@@ -259,6 +274,7 @@ class MqttPublisher:
     async def _announce_and_deliver(self, client: aiomqtt.Client) -> None:
         status = OutboxItem(0, BRIDGE_LANE, self.topics.bridge_status, 1, True, None, None)
         await self._publish(client, status, t.ONLINE)
+        await self._publish_health(client)
         await self._republish_retained(client)
         self._client = client
         self._online.set()

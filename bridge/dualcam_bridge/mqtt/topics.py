@@ -57,6 +57,11 @@ class Topics:
         return c.topic(self.prefix, c.TOPIC_BRIDGE_STATUS)
 
     @property
+    def bridge_health(self) -> str:
+        """``P/bridge/health``."""
+        return c.topic(self.prefix, c.TOPIC_BRIDGE_HEALTH)
+
+    @property
     def bridge_info(self) -> str:
         """``P/bridge/info``."""
         return c.topic(self.prefix, c.TOPIC_BRIDGE_INFO)
@@ -139,6 +144,21 @@ def bridge_info_payload(
             "camera_port": camera_port,
             "avl_port": avl_port,
             "devices": sorted(devices),
+        }
+    )
+
+
+def bridge_health_payload(
+    disk_full: bool, free_mb: float | None, min_free_mb: float, when: datetime
+) -> bytes:
+    """``P/bridge/health``: the bridge's own condition (the disk of ``data_dir``)."""
+    return to_json(
+        {
+            "status": "disk_full" if disk_full else "ok",
+            "disk_full": disk_full,
+            "free_mb": free_mb,
+            "min_free_mb": min_free_mb,
+            "timestamp": iso_utc(when),
         }
     )
 

@@ -58,6 +58,16 @@ BRIDGE_INFO = obj(
     }
 )
 
+BRIDGE_HEALTH = obj(
+    {
+        "status": {"enum": ["ok", "disk_full"]},
+        "disk_full": {"type": "boolean"},
+        "free_mb": {"type": ["number", "null"], "minimum": 0},
+        "min_free_mb": {"type": "number", "minimum": 0},
+        "timestamp": TIMESTAMP,
+    }
+)
+
 DEVICE_INFO = obj(
     {
         "imei": IMEI,
@@ -255,6 +265,7 @@ class TopicRule:
 RULES = [
     TopicRule("bridge_status", "bridge/status", True, 1, ONLINE_OFFLINE),
     TopicRule("bridge_info", "bridge/info", True, 1, BRIDGE_INFO),
+    TopicRule("bridge_health", "bridge/health", True, 1, BRIDGE_HEALTH),
     TopicRule("availability", "<imei>/availability", True, 1, ONLINE_OFFLINE),
     TopicRule("device_info", "<imei>/info", True, 1, DEVICE_INFO),
     TopicRule("camera_state", "<imei>/camera/<cam>/state", True, 1, CAMERA_STATE),
@@ -339,6 +350,29 @@ EXAMPLES: dict[str, list[Any]] = {
             "camera_port": None,
             "avl_port": None,
             "devices": [],
+        },
+    ],
+    "bridge_health": [
+        {
+            "status": "ok",
+            "disk_full": False,
+            "free_mb": 77003.4,
+            "min_free_mb": 200.0,
+            "timestamp": _WHEN,
+        },
+        {
+            "status": "disk_full",
+            "disk_full": True,
+            "free_mb": 12.5,
+            "min_free_mb": 200.0,
+            "timestamp": _WHEN,
+        },
+        {
+            "status": "ok",
+            "disk_full": False,
+            "free_mb": None,
+            "min_free_mb": 0.0,
+            "timestamp": _WHEN,
         },
     ],
     "availability": ["online", "offline"],
