@@ -145,6 +145,53 @@ async def test_sigkill_mid_video_resumes_at_the_last_good_packet(bridge_process)
     assert "resuming %videof at packet" in log and "Traceback" not in log
 
 
+async def test_killed_right_after_the_last_packet_the_file_is_committed_without_the_device(
+    bridge_process,
+) -> None:
+    """kill -9 between the last packet's write and the commit; the camera never comes back.
+
+    The kill lands when the spool holds the whole file but the index does not (fsync and
+    sha256 of 2 MB give a window of milliseconds); a kill that came too late (already
+    committed) is tried again with a fresh file, a few times at most.
+    """
+    clip = make_captures(IMEI, 0, 1)[0]
+    bridge = bridge_process()
+    spool = bridge.data_dir / "spool" / IMEI / "videof.part"
+    for attempt in range(6):
+        data = media.video("front", f"last packet {attempt}") * 12  # about 2 MB
+        big = SimFile("%videof", data, clip.metadata)
+        bridge.start()
+        await bridge.wait_listening()
+        before = len(bridge.media_rows())
+        # No reconnects: a camera that took the end of the link as delivery never returns.
+        cam = SimulatedCamera(
+            "127.0.0.1", bridge.port, IMEI, [big], Faults(throttle=40_000_000, max_reconnects=0)
+        )
+        upload = asyncio.create_task(cam.run())
+        size = len(data)
+        await wait_until(
+            lambda size=size: spool.exists() and spool.stat().st_size == size, 30, 0.0005
+        )
+        bridge.kill()
+        await asyncio.wait_for(upload, 10)
+        if len(bridge.media_rows()) == before:
+            break  # killed before the commit point
+    else:
+        pytest.fail("every kill came after the commit")
+    assert spool.stat().st_size == len(data)
+
+    bridge.start()  # no device connects from here on
+    await bridge.wait_listening()
+    await wait_until(lambda: len(bridge.media_rows()) == before + 1)
+    kind, path, digest = bridge.media_rows()[-1]
+    assert kind == "video" and digest == sha256(data) == sha256(Path(path).read_bytes())
+    assert not spool.exists()
+    assert bridge.stop() == 0
+    log = bridge.log.read_text()
+    assert "committed the complete spool of %videof at start-up" in log
+    assert "Traceback" not in log
+
+
 async def test_full_disk_fails_the_transfer_cleanly_then_recovers(bridge_process) -> None:
     bridge = bridge_process(request_metadata=False)
     bridge.start(fsize_limit=100_000)  # files over 100 kB cannot be written
